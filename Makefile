@@ -1,0 +1,65 @@
+# Two commands for a fresh machine: `make run` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+HOST ?= 127.0.0.1
+PORT ?= 8000
+PG_URL ?= postgres://postgres@127.0.0.1:5432/searchsite
+REDIS_TEST_URL ?= redis://127.0.0.1:6379/15
+
+.PHONY: help install browser migrate demo run worker test test-embedded test-services lint screenshot evaluate clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
+
+install: $(STAMP)  ## create .venv and install everything (torch pinned first)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	# Pinned and first: an unpinned torch pulls gigabytes of CUDA packages.
+	$(VENV)/bin/pip install --quiet torch==2.13.0
+	$(VENV)/bin/pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+browser:  ## install Debian's chromium for the browser tests, if missing
+	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
+
+migrate: install  ## create or update the database
+	$(PY) manage.py migrate --no-input -v 0
+
+demo: migrate  ## load the demo collection (Web Applications Stack Exchange, CC BY-SA)
+	$(PY) manage.py import_content faq/demo/webapps.jsonl --collection webapps
+	$(PY) manage.py ensure_admin
+
+run: demo  ## install, migrate, load the demo, start the site and a worker
+	@trap 'kill 0' EXIT; \
+	$(VENV)/bin/celery -A searchsite worker --beat --concurrency 1 --loglevel warning & \
+	echo; echo "  Search page: http://$(HOST):$(PORT)/   admin: http://$(HOST):$(PORT)/admin/   API: http://$(HOST):$(PORT)/api/docs"; echo; \
+	EMBEDDINGS_PRELOAD=1 $(PY) manage.py runserver --noreload $(HOST):$(PORT)
+
+worker: install  ## run a Celery worker (with the periodic reconcile) in the foreground
+	$(VENV)/bin/celery -A searchsite worker --beat --concurrency 1 --loglevel info
+
+test: install browser  ## the whole suite: on PostgreSQL + Redis, then on the embedded default
+	$(MAKE) test-services
+	$(MAKE) test-embedded
+
+test-services: install  ## the suite against PostgreSQL and Redis on this machine
+	DATABASE_URL=$(PG_URL) REDIS_URL=$(REDIS_TEST_URL) VAR_DIR=$(CURDIR)/var/test-services \
+		$(PY) -m pytest $(PYTEST_ARGS)
+
+test-embedded: install  ## the suite on SQLite and the filesystem broker (no services)
+	env -u DATABASE_URL -u REDIS_URL VAR_DIR=$(CURDIR)/var/test-embedded \
+		$(PY) -m pytest -m "not scifact" $(PYTEST_ARGS)
+
+lint: install  ## ruff
+	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
+
+evaluate: migrate  ## dense retrieval quality on SciFact (a few minutes)
+	$(PY) manage.py evaluate ../shared/data/scifact --mode dense --json
+
+clean:  ## remove var/ (database, broker, indexes)
+	rm -rf var

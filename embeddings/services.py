@@ -1,0 +1,303 @@
+"""Writes: chunk sources, embed chunks, keep each partition's index in step."""
+
+import contextlib
+import logging
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
+
+import numpy as np
+from django.conf import settings
+from django.db import models, transaction
+from django.db.models import F
+
+from embeddings import vectors
+from embeddings.chunking import chunk_text, content_hash
+from embeddings.encoders import get_encoder
+from embeddings.models import Chunk
+from embeddings.sources import Embeddable, registered_models, source_type
+
+logger = logging.getLogger(__name__)
+
+
+# --- chunks ---------------------------------------------------------------------
+
+
+def source_chunks(instance: Embeddable) -> list[tuple[str, str]]:
+    """The (field, text) chunks a source should have now, in order."""
+    encoder = get_encoder()
+    overlap = settings.EMBEDDINGS_CHUNK_OVERLAP
+    return [
+        (passage.field, text)
+        for passage in instance.embedding_passages()
+        for text in chunk_text(
+            passage.text, encoder=encoder, prefix=passage.prefix, overlap=overlap
+        )
+    ]
+
+
+def source_sync(instance: models.Model) -> None:
+    sources_sync([instance])
+
+
+def sources_sync(instances: Sequence[models.Model]) -> None:
+    """Make the sources' chunk rows match their text; queue what needs embedding.
+
+    Chunks whose text is unchanged keep their row and vector; only new text is
+    embedded. Runs inside the caller's transaction; tasks go out on commit.
+    """
+    if not instances:
+        return
+    kind = source_type(instances[0])
+    existing: dict[int, dict[str, list[Chunk]]] = {}
+    for chunk in Chunk.objects.filter(
+        source_type=kind, source_id__in=[i.pk for i in instances]
+    ).only("pk", "source_id", "content_hash", "field", "position", "partition"):
+        existing.setdefault(chunk.source_id, {}).setdefault(
+            chunk.content_hash, []
+        ).append(chunk)
+    created: list[Chunk] = []
+    moved: list[Chunk] = []
+    stale: list[Chunk] = []
+    reindex: set[str] = set()
+    for instance in instances:
+        assert isinstance(instance, Embeddable) and source_type(instance) == kind
+        by_hash = existing.get(instance.pk, {})
+        partition = instance.embedding_partition()
+        wanted = source_chunks(instance) if instance.embedding_enabled() else []
+        for position, (field, text) in enumerate(wanted):
+            digest = content_hash(text)
+            chunk = by_hash[digest].pop() if by_hash.get(digest) else None
+            if chunk is None:
+                chunk = Chunk(source_type=kind, source_id=instance.pk, text=text)
+                chunk.content_hash = digest
+                created.append(chunk)
+            elif (chunk.field, chunk.position, chunk.partition) == (
+                field,
+                position,
+                partition,
+            ):
+                continue
+            else:
+                if chunk.partition != partition:  # moved to another collection
+                    reindex |= {chunk.partition, partition}
+                moved.append(chunk)
+            chunk.field, chunk.position, chunk.partition = field, position, partition
+        stale.extend(chunk for chunks in by_hash.values() for chunk in chunks)
+    reindex.update(chunk.partition for chunk in stale)
+    Chunk.objects.filter(pk__in=[chunk.pk for chunk in stale]).delete()
+    Chunk.objects.bulk_update(moved, ["field", "position", "partition"], batch_size=500)
+    Chunk.objects.bulk_create(created, batch_size=500)
+    _on_commit_sync(reindex)
+    _on_commit_embed([chunk.pk for chunk in created])
+
+
+def source_remove(instance: models.Model) -> None:
+    chunks = Chunk.objects.filter(
+        source_type=source_type(instance), source_id=instance.pk
+    )
+    touched = set(chunks.values_list("partition", flat=True).distinct())
+    chunks.delete()
+    _on_commit_sync(touched)
+
+
+_held = threading.local()
+
+
+@contextlib.contextmanager
+def tasks_held() -> Iterator[None]:
+    """Queue nothing inside: the caller embeds and indexes in-process itself."""
+    _held.on = True
+    try:
+        yield
+    finally:
+        _held.on = False
+
+
+def _on_commit_embed(chunk_ids: list[int]) -> None:
+    from embeddings.tasks import embed_chunks
+
+    if getattr(_held, "on", False):
+        return
+
+    batch = settings.EMBEDDINGS_TASK_BATCH
+    for start in range(0, len(chunk_ids), batch):
+        ids = chunk_ids[start : start + batch]
+        transaction.on_commit(lambda ids=ids: embed_chunks.delay(ids))
+
+
+def _on_commit_sync(partitions: Iterable[str]) -> None:
+    from embeddings.tasks import sync_index
+
+    if getattr(_held, "on", False):
+        return
+
+    for partition in sorted(set(partitions)):
+        transaction.on_commit(lambda p=partition: sync_index.delay(p))
+
+
+# --- embedding --------------------------------------------------------------------
+
+
+def chunks_embed(chunk_ids: list[int]) -> set[str]:
+    """Embed the pending chunks among ``chunk_ids``; return the partitions touched.
+
+    Safe to run twice: only pending rows are read and written, and a chunk's text
+    never changes under its id.
+    """
+    encoder = get_encoder()
+    pending = Chunk.objects.filter(pk__in=chunk_ids, status=Chunk.Status.PENDING)
+    pending.update(attempts=F("attempts") + 1)
+    chunks = list(pending.only("pk", "text", "partition", "attempts"))
+    if not chunks:
+        return set()
+    # Similar lengths in one batch waste less on padding.
+    chunks.sort(key=lambda chunk: len(chunk.text))
+    try:
+        matrix = encoder.encode([chunk.text for chunk in chunks])
+    except Exception as error:
+        _record_failure(chunks, error)
+        raise
+    for chunk, vector in zip(chunks, matrix, strict=True):
+        chunk.vector = vector.astype(np.float32).tobytes()
+        chunk.model_name = encoder.name
+        chunk.status = Chunk.Status.EMBEDDED
+        chunk.last_error = ""
+    Chunk.objects.bulk_update(
+        chunks, ["vector", "model_name", "status", "last_error"], batch_size=500
+    )
+    return {chunk.partition for chunk in chunks}
+
+
+def _record_failure(chunks: list[Chunk], error: Exception) -> None:
+    message = f"{type(error).__name__}: {error}"[:2000]
+    cap = settings.EMBEDDINGS_MAX_ATTEMPTS
+    ids = [chunk.pk for chunk in chunks]
+    Chunk.objects.filter(pk__in=ids).update(last_error=message)
+    Chunk.objects.filter(pk__in=ids, attempts__gte=cap).update(
+        status=Chunk.Status.FAILED
+    )
+    logger.warning("embedding %d chunks failed: %s", len(ids), message)
+
+
+# --- index ----------------------------------------------------------------------------
+
+
+def index_sync(partition: str) -> vectors.Manifest | None:
+    """Apply added and removed chunks of a partition to its index and publish it."""
+    model = get_encoder().name
+    with vectors.writer_lock(partition):
+        manifest, index = vectors.load_published(partition)
+        if manifest is None or manifest.model != model:
+            return _index_build(partition, model=model, previous=manifest)
+        stored = set(_embedded(partition, model).values_list("pk", flat=True))
+        indexed = set(vectors.index_ids(index).tolist())
+        removed, added = indexed - stored, sorted(stored - indexed)
+        if not removed and not added:
+            return manifest
+        if removed:
+            index.remove_ids(np.fromiter(removed, dtype=np.int64))
+        ids, matrix = _vectors_of(Chunk.objects.filter(pk__in=added), index.d)
+        index.add_with_ids(matrix, ids)
+        return vectors.publish(partition, index, model=model, previous=manifest.version)
+
+
+def index_rebuild(partition: str) -> vectors.Manifest:
+    """Build the partition's index anew from the stored vectors."""
+    model = get_encoder().name
+    with vectors.writer_lock(partition):
+        return _index_build(
+            partition, model=model, previous=vectors.read_manifest(partition)
+        )
+
+
+def _index_build(
+    partition: str, *, model: str, previous: vectors.Manifest | None
+) -> vectors.Manifest:
+    dimension = get_encoder().dimension
+    index = vectors.new_index(dimension)
+    ids, matrix = _vectors_of(_embedded(partition, model), dimension)
+    index.add_with_ids(matrix, ids)
+    return vectors.publish(
+        partition, index, model=model, previous=previous.version if previous else 0
+    )
+
+
+def _embedded(partition: str, model: str) -> Any:
+    return Chunk.objects.filter(
+        partition=partition, status=Chunk.Status.EMBEDDED, model_name=model
+    )
+
+
+def _vectors_of(chunks: Any, dimension: int) -> tuple[np.ndarray, np.ndarray]:
+    rows = list(chunks.order_by("pk").values_list("pk", "vector"))
+    ids = np.fromiter((pk for pk, _ in rows), dtype=np.int64, count=len(rows))
+    matrix = np.empty((len(rows), dimension), dtype=np.float32)
+    for i, (_, blob) in enumerate(rows):
+        matrix[i] = np.frombuffer(blob, dtype=np.float32)
+    return ids, matrix
+
+
+def stored_partitions() -> list[str]:
+    return list(Chunk.objects.values_list("partition", flat=True).distinct().order_by())
+
+
+def partition_drop(partition: str) -> None:
+    """Forget a partition: its chunks and its published index."""
+    Chunk.objects.filter(partition=partition).delete()
+    vectors.remove_partition(partition)
+
+
+def index_rebuild_all() -> list[vectors.Manifest]:
+    """Rebuild every partition's index; drop indexes whose partition has no chunks."""
+    wanted = set(stored_partitions())
+    for orphan in set(vectors.partitions()) - wanted:
+        vectors.remove_partition(orphan)
+    return [index_rebuild(partition) for partition in sorted(wanted)]
+
+
+def reembed_all() -> int:
+    """Re-chunk every source and mark every chunk pending (after a model change)."""
+    for model in registered_models():
+        with transaction.atomic():
+            sources_sync(list(model._default_manager.all()))
+    return Chunk.objects.update(
+        status=Chunk.Status.PENDING,
+        vector=None,
+        model_name="",
+        attempts=0,
+        last_error="",
+    )
+
+
+def pending_ids(*, older_than_s: float = 0) -> list[int]:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    cutoff = timezone.now() - timedelta(seconds=older_than_s)
+    return list(
+        Chunk.objects.filter(status=Chunk.Status.PENDING, updated_at__lte=cutoff)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+
+
+def reconcile(*, older_than_s: float = 0) -> tuple[int, int]:
+    """Re-queue chunks left pending and re-check every partition's index.
+
+    Returns (chunks queued, partitions checked). Lost messages, a killed worker
+    or a restarted broker all leave rows pending; this is how they heal.
+    """
+    from embeddings.tasks import embed_chunks, sync_index
+
+    ids = pending_ids(older_than_s=older_than_s)
+    batch = settings.EMBEDDINGS_TASK_BATCH
+    for start in range(0, len(ids), batch):
+        embed_chunks.delay(ids[start : start + batch])
+    stored = set(stored_partitions())
+    for orphan in set(vectors.partitions()) - stored:
+        vectors.remove_partition(orphan)
+    for partition in sorted(stored):
+        sync_index.delay(partition)
+    return len(ids), len(stored)

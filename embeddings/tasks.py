@@ -1,0 +1,51 @@
+"""Celery tasks: take ids, call one service, safe to run twice."""
+
+import logging
+
+from celery import shared_task
+from django.db import InterfaceError, OperationalError
+
+from embeddings import services
+from embeddings.encoders import EncoderUnavailable
+
+logger = logging.getLogger(__name__)
+
+# Errors that a later try can outlive: the database or a remote encoder away.
+TRANSIENT = (
+    OperationalError,
+    InterfaceError,
+    ConnectionError,
+    TimeoutError,
+    EncoderUnavailable,
+)
+
+_task = dict(
+    autoretry_for=TRANSIENT,
+    retry_backoff=2,
+    retry_backoff_max=300,
+    retry_jitter=True,
+    max_retries=8,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    soft_time_limit=600,
+    time_limit=660,
+)
+
+
+@shared_task(**_task)
+def embed_chunks(chunk_ids: list[int]) -> None:
+    for partition in sorted(services.chunks_embed(chunk_ids)):
+        services.index_sync(partition)
+
+
+@shared_task(**_task)
+def sync_index(partition: str) -> None:
+    services.index_sync(partition)
+
+
+@shared_task(**_task)
+def reconcile() -> None:
+    queued, checked = services.reconcile(older_than_s=60)
+    logger.info(
+        "reconcile: %d chunks re-queued, %d partitions checked", queued, checked
+    )

@@ -1,0 +1,1 @@
+"""Help content (collections, FAQs, documents) and searching it."""

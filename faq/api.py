@@ -1,0 +1,141 @@
+"""The JSON API of help content: search for everyone, content behind API keys."""
+
+from typing import Any
+
+from django.http import HttpRequest
+from ninja import Query, Router, Schema, Status
+
+from faq import schemas, selectors, services
+from faq.auth import ApiKeyAuth, api_key
+from faq.models import Collection, Document, Faq, Item
+from faq.search import SearchQuery, search
+
+router = Router(tags=["search"])
+content = Router(tags=["content"], auth=ApiKeyAuth())
+ERRORS = {
+    400: schemas.Error,
+    401: schemas.Error,
+    403: schemas.Error,
+    404: schemas.Error,
+}
+
+
+@router.get(
+    "/search", response={200: schemas.SearchOut, 400: schemas.Error, 404: schemas.Error}
+)
+def search_items(
+    request: HttpRequest, params: Query[schemas.SearchParams]
+) -> dict[str, Any]:
+    found = search(SearchQuery(**params.dict()))
+    return {
+        "query": found.query.q,
+        "mode": found.query.mode,
+        "took_ms": round(found.took_ms, 2),
+        "results": found.results,
+    }
+
+
+@content.get("/collections", response=list[schemas.CollectionOut])
+def collections_list(request: HttpRequest) -> Any:
+    key = api_key(request)
+    collections = Collection.objects.all()
+    return (
+        collections.filter(pk=key.collection_id) if key.collection_id else collections
+    )
+
+
+@content.post("/collections", response={201: schemas.CollectionOut, **ERRORS})
+def collection_create(request: HttpRequest, data: schemas.CollectionIn) -> Any:
+    selectors.api_key_check(api_key(request), collection=None, permission="write")
+    return Status(201, services.collection_create(**data.dict()))
+
+
+def _item_routes(
+    model: type[Item],
+    plural: str,
+    *,
+    schema_in: type[Schema],
+    patch: type[Schema],
+    out: type[Schema],
+    page: type[Schema],
+) -> None:
+    """List, create, read, update and delete for one kind of item."""
+    kind = model.kind
+
+    def scoped(request: HttpRequest, collection: Collection, permission: str) -> None:
+        selectors.api_key_check(
+            api_key(request), collection=collection, permission=permission
+        )
+
+    @content.get(
+        f"/collections/{{slug}}/{plural}",
+        response={200: page, **ERRORS},
+        operation_id=f"{kind}_list",
+    )
+    def item_list(
+        request: HttpRequest, slug: str, window: Query[schemas.PageParams]
+    ) -> Any:
+        collection = selectors.collection_get(slug=slug)
+        scoped(request, collection, "read")
+        items = model.objects.filter(collection=collection).select_related("collection")
+        shown = list(items[window.offset : window.offset + window.limit])
+        return {"count": items.count(), "items": selectors.items_with_status(shown)}
+
+    @content.post(
+        f"/collections/{{slug}}/{plural}",
+        response={201: out, **ERRORS},
+        operation_id=f"{kind}_create",
+    )
+    def item_create(request: HttpRequest, slug: str, data: schema_in) -> Any:  # type: ignore[valid-type]
+        collection = selectors.collection_get(slug=slug)
+        scoped(request, collection, "write")
+        item = services.item_create(collection=collection, kind=kind, data=data.dict())
+        return Status(201, selectors.items_with_status([item])[0])
+
+    @content.get(
+        f"/{plural}/{{pk}}", response={200: out, **ERRORS}, operation_id=f"{kind}_get"
+    )
+    def item_get(request: HttpRequest, pk: int) -> Any:
+        item = selectors.item_get(model=model, pk=pk)
+        scoped(request, item.collection, "read")
+        return selectors.items_with_status([item])[0]
+
+    @content.patch(
+        f"/{plural}/{{pk}}",
+        response={200: out, **ERRORS},
+        operation_id=f"{kind}_update",
+    )
+    def item_update(request: HttpRequest, pk: int, data: patch) -> Any:  # type: ignore[valid-type]
+        item = selectors.item_get(model=model, pk=pk)
+        scoped(request, item.collection, "write")
+        item = services.item_update(item=item, data=data.dict(exclude_none=True))
+        return selectors.items_with_status([item])[0]
+
+    @content.delete(
+        f"/{plural}/{{pk}}",
+        response={204: None, **ERRORS},
+        operation_id=f"{kind}_delete",
+    )
+    def item_delete(request: HttpRequest, pk: int) -> Any:
+        item = selectors.item_get(model=model, pk=pk)
+        scoped(request, item.collection, "write")
+        services.item_delete(item=item)
+        return Status(204, None)
+
+
+_item_routes(
+    Faq,
+    "faqs",
+    schema_in=schemas.FaqIn,
+    patch=schemas.FaqPatch,
+    out=schemas.FaqOut,
+    page=schemas.FaqPage,
+)
+_item_routes(
+    Document,
+    "documents",
+    schema_in=schemas.DocumentIn,
+    patch=schemas.DocumentPatch,
+    out=schemas.DocumentOut,
+    page=schemas.DocumentPage,
+)

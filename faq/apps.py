@@ -1,0 +1,16 @@
+from django.apps import AppConfig
+
+
+class FaqConfig(AppConfig):
+    name = "faq"
+    verbose_name = "Help content"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from django.conf import settings
+
+        if settings.EMBEDDINGS_PRELOAD:
+            # Web processes load the model and index at start, not on a first request.
+            from faq.search import search_warm_up
+
+            search_warm_up()

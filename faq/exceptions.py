@@ -1,0 +1,18 @@
+"""Domain errors, turned into HTTP responses in one place (searchsite/api.py)."""
+
+
+class ApplicationError(Exception):
+    status = 400
+
+    def __init__(self, message: str, *, extra: dict[str, object] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.extra = extra or {}
+
+
+class NotFound(ApplicationError):
+    status = 404
+
+
+class PermissionDenied(ApplicationError):
+    status = 403

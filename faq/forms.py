@@ -1,0 +1,35 @@
+from django import forms
+from django.conf import settings
+
+from faq.models import Collection
+
+
+class SearchForm(forms.Form):
+    q = forms.CharField(required=False, max_length=2000, label="Question")
+    collection = forms.ChoiceField(required=False)
+    kind = forms.ChoiceField(
+        required=False,
+        choices=[
+            ("", "FAQs and documents"),
+            ("faq", "FAQs"),
+            ("document", "Documents"),
+        ],
+    )
+    category = forms.ChoiceField(required=False)
+    min_score = forms.FloatField(
+        required=False, min_value=-1, max_value=1, label="Minimum score"
+    )
+
+    def __init__(self, *args: object, categories: list[str], **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.fields["collection"].choices = [("", "All collections")] + [
+            (c.slug, c.name) for c in Collection.objects.all()
+        ]
+        self.fields["category"].choices = [("", "Any category")] + [
+            (c, c) for c in categories
+        ]
+        self.fields["q"].widget.attrs.update(
+            maxlength=settings.SEARCH_MAX_QUERY_LENGTH,
+            autofocus=True,
+            placeholder="Ask a question…",
+        )

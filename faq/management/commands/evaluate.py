@@ -1,0 +1,33 @@
+"""Measure retrieval quality on a BEIR-format dataset (corpus, queries, qrels)."""
+
+import json
+from pathlib import Path
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError
+
+from embeddings.progress import progress
+from faq.evaluation import evaluate
+from faq.importers import ImportRefused
+from faq.search import MODES
+
+
+class Command(BaseCommand):
+    help = "Import a BEIR dataset into a throwaway collection and score every query."
+
+    def add_arguments(self, parser: Any) -> None:
+        parser.add_argument("directory", type=Path)
+        parser.add_argument("--mode", choices=MODES, default=MODES[0])
+        parser.add_argument(
+            "--json", action="store_true", help="end with one JSON line"
+        )
+
+    def handle(self, *args: Any, directory: Path, mode: str, **options: Any) -> None:
+        try:
+            result = evaluate(directory, mode=mode, progress=progress)
+        except ImportRefused as error:
+            raise CommandError(str(error)) from None
+        for key, value in result.items():
+            self.stdout.write(f"{key:>16}  {value}")
+        if options["json"]:
+            self.stdout.write(json.dumps(result))

@@ -1,0 +1,157 @@
+"""Collections of help content: FAQs and documents."""
+
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.urls import reverse
+
+from embeddings.sources import Embeddable, Passage, register
+
+
+class Collection(models.Model):
+    """A named knowledge base; its items are searched together."""
+
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(max_length=100, unique=True)
+    description = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def partition(self) -> str:
+        return partition_of(self.pk)
+
+
+def partition_of(collection_id: int) -> str:
+    return f"collection-{collection_id}"
+
+
+class Item(Embeddable, models.Model):
+    """What FAQs and documents share."""
+
+    collection = models.ForeignKey(Collection, on_delete=models.CASCADE)
+    category = models.CharField(max_length=100, blank=True, db_index=True)
+    published = models.BooleanField(default=True)
+    external_id = models.CharField(
+        max_length=200,
+        blank=True,
+        help_text="The item's id in the system it came from.",
+    )
+    url = models.URLField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    kind: str
+
+    class Meta:
+        abstract = True
+        ordering = ["pk"]
+
+    def get_absolute_url(self) -> str:
+        return self.url or reverse("faq:item", args=[self.kind, self.pk])
+
+    def embedding_partition(self) -> str:
+        return partition_of(self.collection_id)
+
+    def embedding_enabled(self) -> bool:
+        return self.published
+
+
+@register
+class Faq(Item):
+    question = models.CharField(max_length=1000)
+    answer = models.TextField()
+
+    kind = "faq"
+
+    class Meta(Item.Meta):
+        verbose_name = "FAQ"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["collection", "external_id"],
+                condition=~models.Q(external_id=""),
+                name="faq_unique_external_id",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.question
+
+    @property
+    def title(self) -> str:
+        return self.question
+
+    def clean(self) -> None:
+        if not self.question.strip() or not self.answer.strip():
+            raise ValidationError("A FAQ needs a question and an answer.")
+
+    def embedding_passages(self) -> list[Passage]:
+        # The question alone is the strongest evidence for a paraphrase; the answer,
+        # led by its question, catches queries that match what the answer says.
+        return [
+            Passage("question", self.question),
+            Passage("answer", self.answer, prefix=self.question),
+        ]
+
+
+@register
+class Document(Item):
+    title = models.CharField(max_length=500)
+    body = models.TextField()
+
+    kind = "document"
+
+    class Meta(Item.Meta):
+        constraints = [
+            models.UniqueConstraint(
+                fields=["collection", "external_id"],
+                condition=~models.Q(external_id=""),
+                name="document_unique_external_id",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+    def clean(self) -> None:
+        if not self.title.strip() and not self.body.strip():
+            raise ValidationError("A document needs a title or a body.")
+
+    def embedding_passages(self) -> list[Passage]:
+        return [Passage("body", self.body, prefix=self.title)]
+
+
+class ApiKey(models.Model):
+    """A key for programs. Only its hash is stored; the key is shown once."""
+
+    class Permission(models.TextChoices):
+        READ = "read"
+        WRITE = "write"
+        EMBEDDINGS = "embeddings"
+
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=16, unique=True, editable=False)
+    key_hash = models.CharField(max_length=64, editable=False)
+    collection = models.ForeignKey(
+        Collection,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        help_text="Empty: every collection.",
+    )
+    permission = models.CharField(
+        max_length=10, choices=Permission.choices, default=Permission.READ
+    )
+    revoked = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        verbose_name = "API key"
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"

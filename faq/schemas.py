@@ -1,0 +1,136 @@
+"""What the JSON API takes and returns."""
+
+from typing import Literal
+
+from ninja import Field, Schema
+
+
+class SearchParams(Schema):
+    q: str = Field(
+        ..., min_length=1, max_length=2000, description="The question, in any words."
+    )
+    collection: str | None = Field(
+        None, description="A collection's slug; all when empty."
+    )
+    kind: Literal["faq", "document"] | None = None
+    category: str | None = None
+    k: int = Field(10, ge=1, le=100, description="How many results.")
+    min_score: float | None = Field(
+        None, ge=-1, le=1, description="Drop results below this cosine similarity."
+    )
+    mode: Literal["dense"] = "dense"
+
+
+class SearchHit(Schema):
+    kind: str
+    id: int
+    title: str
+    answer: str
+    snippet: str
+    matched: str = Field(
+        ..., description="question, answer or body: the best chunk's field"
+    )
+    url: str
+    category: str
+    collection: str
+    score: float = Field(
+        ..., description="Cosine similarity of the best chunk, -1 to 1."
+    )
+
+
+class SearchOut(Schema):
+    query: str
+    mode: str
+    took_ms: float
+    results: list[SearchHit]
+
+
+class Error(Schema):
+    detail: str
+
+
+class CollectionIn(Schema):
+    name: str = Field(..., min_length=1, max_length=200)
+    slug: str = Field(..., pattern=r"^[-a-zA-Z0-9_]+$", max_length=100)
+    description: str = ""
+
+
+class CollectionOut(Schema):
+    slug: str
+    name: str
+    description: str
+
+
+class FaqIn(Schema):
+    question: str = Field(..., min_length=1, max_length=1000)
+    answer: str = Field(..., min_length=1, max_length=100_000)
+    category: str = Field("", max_length=100)
+    published: bool = True
+    external_id: str = Field("", max_length=200)
+    url: str = Field("", max_length=500)
+
+
+class FaqPatch(Schema):
+    question: str | None = Field(None, min_length=1, max_length=1000)
+    answer: str | None = Field(None, min_length=1, max_length=100_000)
+    category: str | None = Field(None, max_length=100)
+    published: bool | None = None
+    external_id: str | None = Field(None, max_length=200)
+    url: str | None = Field(None, max_length=500)
+
+
+class FaqOut(Schema):
+    id: int
+    collection: str = Field(..., alias="collection.slug")
+    question: str
+    answer: str
+    category: str
+    published: bool
+    external_id: str
+    url: str
+    embedding_status: str
+
+
+class DocumentIn(Schema):
+    title: str = Field(..., min_length=1, max_length=500)
+    body: str = Field(..., max_length=1_000_000)
+    category: str = Field("", max_length=100)
+    published: bool = True
+    external_id: str = Field("", max_length=200)
+    url: str = Field("", max_length=500)
+
+
+class DocumentPatch(Schema):
+    title: str | None = Field(None, min_length=1, max_length=500)
+    body: str | None = Field(None, max_length=1_000_000)
+    category: str | None = Field(None, max_length=100)
+    published: bool | None = None
+    external_id: str | None = Field(None, max_length=200)
+    url: str | None = Field(None, max_length=500)
+
+
+class DocumentOut(Schema):
+    id: int
+    collection: str = Field(..., alias="collection.slug")
+    title: str
+    body: str
+    category: str
+    published: bool
+    external_id: str
+    url: str
+    embedding_status: str
+
+
+class PageParams(Schema):
+    limit: int = Field(50, ge=1, le=500)
+    offset: int = Field(0, ge=0)
+
+
+class FaqPage(Schema):
+    count: int
+    items: list[FaqOut]
+
+
+class DocumentPage(Schema):
+    count: int
+    items: list[DocumentOut]

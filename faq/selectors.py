@@ -1,0 +1,71 @@
+"""Reads of help content."""
+
+from collections.abc import Sequence
+
+from django.db.models import Count
+
+from embeddings.models import Chunk
+from faq.exceptions import NotFound, PermissionDenied
+from faq.models import ApiKey, Collection, Item
+
+
+def collection_get(*, slug: str) -> Collection:
+    collection = Collection.objects.filter(slug=slug).first()
+    if collection is None:
+        raise NotFound(f"There is no collection {slug!r}.")
+    return collection
+
+
+def item_get(*, model: type[Item], pk: int) -> Item:
+    item = model.objects.select_related("collection").filter(pk=pk).first()
+    if item is None:
+        raise NotFound(f"There is no {model._meta.verbose_name} {pk}.")
+    return item
+
+
+def items_with_status(items: Sequence[Item]) -> Sequence[Item]:
+    """Set ``embedding_status`` on each item from its chunks, in one query per kind."""
+    by_type: dict[str, list[Item]] = {}
+    for item in items:
+        by_type.setdefault(item._meta.label_lower, []).append(item)
+    for source_type, group in by_type.items():
+        counts: dict[int, dict[str, int]] = {}
+        rows = (
+            Chunk.objects.filter(
+                source_type=source_type, source_id__in=[i.pk for i in group]
+            )
+            .values_list("source_id", "status")
+            .annotate(n=Count("pk"))
+            .order_by()
+        )
+        for source_id, status, n in rows:
+            counts.setdefault(source_id, {})[status] = n
+        for item in group:
+            item.embedding_status = _status(item, counts.get(item.pk, {}))  # type: ignore[attr-defined]
+    return items
+
+
+def _status(item: Item, counts: dict[str, int]) -> str:
+    if not item.published:
+        return "unpublished"
+    for status in (Chunk.Status.FAILED, Chunk.Status.PENDING):
+        if counts.get(status):
+            return str(status)
+    return "embedded" if counts else "pending"
+
+
+def api_key_check(
+    key: ApiKey, *, collection: Collection | None, permission: str
+) -> None:
+    """Refuse a key whose scope or permission does not cover the request."""
+    if collection is not None and key.collection_id not in (None, collection.pk):
+        raise PermissionDenied("This API key is for another collection.")
+    if collection is None and key.collection_id is not None and permission == "write":
+        raise PermissionDenied("This API key is limited to one collection.")
+    allowed = {
+        "read": {"read", "write"},
+        "write": {"write"},
+        "embeddings": {"embeddings"},
+    }
+    if key.permission not in allowed[permission]:
+        raise PermissionDenied(f"This API key cannot {permission}.")

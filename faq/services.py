@@ -1,0 +1,79 @@
+"""Writes to help content. Each call is one transaction; embedding follows on commit."""
+
+import hashlib
+import secrets
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from faq.exceptions import ApplicationError
+from faq.models import ApiKey, Collection, Document, Faq, Item
+
+ITEM_MODELS: dict[str, type[Item]] = {"faq": Faq, "document": Document}
+
+
+def collection_get_or_create(*, slug: str, name: str = "") -> Collection:
+    collection, _ = Collection.objects.get_or_create(
+        slug=slug, defaults={"name": name or slug.replace("-", " ").title()}
+    )
+    return collection
+
+
+def collection_create(*, slug: str, name: str, description: str = "") -> Collection:
+    if Collection.objects.filter(slug=slug).exists():
+        raise ApplicationError(f"A collection {slug!r} exists already.")
+    return Collection.objects.create(slug=slug, name=name, description=description)
+
+
+@transaction.atomic
+def item_create(*, collection: Collection, kind: str, data: dict[str, Any]) -> Item:
+    item = ITEM_MODELS[kind](collection=collection, **data)
+    _save_valid(item)
+    return item
+
+
+@transaction.atomic
+def item_update(*, item: Item, data: dict[str, Any]) -> Item:
+    for field, value in data.items():
+        setattr(item, field, value)
+    _save_valid(item)
+    return item
+
+
+@transaction.atomic
+def item_delete(*, item: Item) -> None:
+    item.delete()
+
+
+def _save_valid(item: Item) -> None:
+    try:
+        item.full_clean()
+    except ValidationError as error:
+        raise ApplicationError(
+            "; ".join(
+                f"{field}: {' '.join(msgs)}"
+                for field, msgs in error.message_dict.items()
+            )
+        ) from None
+    item.save()
+
+
+def api_key_create(
+    *, name: str, permission: str, collection: Collection | None = None
+) -> tuple[ApiKey, str]:
+    """Make a key; return it with the only copy of its secret."""
+    secret = "sk-" + secrets.token_urlsafe(32)
+    key = ApiKey.objects.create(
+        name=name,
+        prefix=secret[:12],
+        key_hash=api_key_hash(secret),
+        collection=collection,
+        permission=permission,
+    )
+    return key, secret
+
+
+def api_key_hash(secret: str) -> str:
+    # The secret has 256 random bits: a fast hash cannot be brute-forced back.
+    return hashlib.sha256(secret.encode()).hexdigest()

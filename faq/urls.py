@@ -1,0 +1,9 @@
+from django.urls import path
+
+from faq import views
+
+app_name = "faq"
+urlpatterns = [
+    path("", views.search_page, name="search"),
+    path("<str:kind>/<int:pk>/", views.item_page, name="item"),
+]

@@ -1,0 +1,58 @@
+"""Fixtures: a temporary index per test; tasks run eagerly unless a worker runs."""
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from embeddings import vectors
+from searchsite.celery import app as celery_app
+
+DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
+
+
+@pytest.fixture(autouse=True)
+def index_dir(settings, tmp_path: Path) -> Iterator[Path]:
+    settings.INDEX_DIR = tmp_path / "index"
+    vectors.reader.clear()
+    yield settings.INDEX_DIR
+    vectors.reader.clear()
+
+
+@pytest.fixture(autouse=True)
+def eager_tasks() -> Iterator[None]:
+    """Tasks run in the test's process, when the transaction commits."""
+    celery_app.conf.task_always_eager = True
+    yield
+    celery_app.conf.task_always_eager = False
+
+
+@pytest.fixture
+def committed(django_capture_on_commit_callbacks):  # type: ignore[no-untyped-def]
+    """``with committed():`` runs on-commit hooks (queued tasks) when the block ends."""
+    return lambda: django_capture_on_commit_callbacks(execute=True)
+
+
+@pytest.fixture
+def collection(db):  # type: ignore[no-untyped-def]
+    from faq.models import Collection
+
+    return Collection.objects.create(name="Help", slug="help")
+
+
+@pytest.fixture
+def make_faq(collection, committed):  # type: ignore[no-untyped-def]
+    from faq.models import Faq
+
+    def make(question: str, answer: str, **fields: object) -> Faq:
+        fields.setdefault("collection", collection)
+        with committed():
+            return Faq.objects.create(question=question, answer=answer, **fields)
+
+    return make
+
+
+@pytest.fixture
+def services_mode() -> bool:
+    return bool(os.environ.get("REDIS_URL"))

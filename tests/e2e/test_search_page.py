@@ -1,0 +1,52 @@
+"""The search page in headless Chromium, driven by Playwright, as a visitor uses it."""
+
+import re
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.slow,
+    pytest.mark.django_db(transaction=True),
+]
+CHROMIUM = "/usr/bin/chromium"
+DEMO = Path(__file__).resolve().parents[2] / "faq" / "demo" / "webapps.jsonl"
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+]
+
+
+@pytest.fixture
+def page(monkeypatch):
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API runs an event loop in this thread; the ORM work is done.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        yield browser.new_page(viewport={"width": 1100, "height": 900})
+        browser.close()
+
+
+def test_a_visitor_finds_an_answer_by_meaning(live_server, page, tmp_path):
+    from playwright.sync_api import expect
+
+    call_command("import_content", str(DEMO), "--collection", "webapps")
+    page.goto(live_server.url + "/")
+    expect(page.get_by_text("Ask in your own words")).to_be_visible()
+    # Typing searches as you type (htmx); no word of the matching question is used.
+    page.get_by_label("Question").fill("cross out words in a github comment")
+    first = page.locator(".result").first
+    expect(first.locator("h2")).to_have_text("Strikethrough with GitHub Markdown")
+    expect(first.locator(".badge")).to_have_text("FAQ")
+    expect(page).to_have_url(re.compile(r"q=cross(\+|%20)out(\+|%20)words"))  # shareable
+    # Filters work as a plain GET form, without JavaScript.
+    page.goto(live_server.url + "/?q=back+up+my+email&kind=document")
+    expect(page.locator(".result .badge").first).to_have_text("Document")
+    page.screenshot(path=str(tmp_path / "search.png"), full_page=True)

@@ -1,0 +1,174 @@
+import pytest
+from ninja.testing import TestClient
+
+from faq.models import ApiKey, Collection, Faq
+from faq.services import api_key_create
+from searchsite.api import api
+
+pytestmark = pytest.mark.django_db
+client = TestClient(api)
+
+
+def bearer(secret: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {secret}"}
+
+
+@pytest.fixture
+def writer(collection) -> str:
+    return api_key_create(name="sync", permission="write", collection=collection)[1]
+
+
+def test_search_returns_ranked_results_with_scores(make_faq):
+    make_faq("How do I reset my password?", "Use the reset link.", category="Account")
+    make_faq("Where is my invoice?", "Under Billing.")
+    response = client.get("/search", query_params={"q": "forgot my password", "k": 1})
+    assert response.status_code == 200
+    body = response.json()
+    assert body["query"] == "forgot my password"
+    assert body["mode"] == "dense"
+    [hit] = body["results"]
+    assert hit == {
+        "kind": "faq",
+        "id": Faq.objects.get(question__startswith="How do I reset").pk,
+        "title": "How do I reset my password?",
+        "answer": "Use the reset link.",
+        "snippet": "How do I reset my password?",
+        "matched": "question",
+        "url": f"/faq/{hit['id']}/",
+        "category": "Account",
+        "collection": "help",
+        "score": hit["score"],
+    }
+    assert 0.5 < hit["score"] <= 1
+
+
+@pytest.mark.parametrize(
+    ("params", "status", "message"),
+    [
+        ({"q": ""}, 422, None),
+        ({"q": "   "}, 400, "Type a question to search for."),
+        ({"q": "x" * 501}, 400, "The query is too long: at most 500 characters."),
+        ({"q": "hi", "k": 0}, 422, None),
+        ({"q": "hi", "k": 101}, 422, None),
+        ({"q": "hi", "min_score": 2}, 422, None),
+        ({"q": "hi", "kind": "video"}, 422, None),
+        ({"q": "hi", "mode": "magic"}, 422, None),
+        ({"q": "hi", "collection": "nope"}, 404, "There is no collection 'nope'."),
+    ],
+)
+def test_bad_searches_get_a_clear_4xx(params, status, message):
+    response = client.get("/search", query_params=params)
+    assert response.status_code == status
+    if message:
+        assert response.json() == {"detail": message}
+    else:
+        assert response.json()["detail"]
+
+
+def test_health_reports_database_broker_index_and_model(make_faq):
+    make_faq("Q?", "A.")
+    response = client.get("/health")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "ok"
+    assert (body["database"], body["broker"], body["model"], body["dimension"]) == (
+        "ok",
+        "ok",
+        "all-MiniLM-L6-v2",
+        384,
+    )
+    assert body["index"] == {"partitions": 1, "vectors": 2, "version": 1}
+    assert body["chunks"] == {"pending": 0, "embedded": 2, "failed": 0}
+
+
+def test_content_can_be_created_read_updated_and_deleted(writer, committed):
+    with committed():
+        created = client.post(
+            "/collections/help/faqs",
+            json={
+                "question": "Can I pay by invoice?",
+                "answer": "Yes, on annual plans.",
+            },
+            headers=bearer(writer),
+        )
+    assert created.status_code == 201, created.content
+    faq = created.json()
+    assert (faq["question"], faq["collection"], faq["embedding_status"]) == (
+        "Can I pay by invoice?",
+        "help",
+        "pending",  # as the API answered, before the commit ran the task
+    )
+    got = client.get(f"/faqs/{faq['id']}", headers=bearer(writer)).json()
+    assert got["embedding_status"] == "embedded"
+    with committed():
+        patched = client.patch(
+            f"/faqs/{faq['id']}", json={"category": "Billing"}, headers=bearer(writer)
+        )
+    assert patched.json()["category"] == "Billing"
+    listed = client.get("/collections/help/faqs", headers=bearer(writer)).json()
+    assert listed["count"] == 1 and listed["items"][0]["id"] == faq["id"]
+    with committed():
+        assert (
+            client.delete(f"/faqs/{faq['id']}", headers=bearer(writer)).status_code
+            == 204
+        )
+    assert client.get(f"/faqs/{faq['id']}", headers=bearer(writer)).status_code == 404
+
+
+def test_invalid_content_is_refused_with_a_message(writer):
+    response = client.post(
+        "/collections/help/documents",
+        json={"title": "Guide", "body": "Text", "url": "not a url"},
+        headers=bearer(writer),
+    )
+    assert response.status_code == 400
+    assert response.json() == {"detail": "url: Enter a valid URL."}
+
+
+def test_keys_are_checked(collection, writer):
+    other = Collection.objects.create(name="Other", slug="other")
+    reader = api_key_create(name="r", permission="read", collection=collection)[1]
+    elsewhere = api_key_create(name="o", permission="write", collection=other)[1]
+    body = {"question": "Q?", "answer": "A."}
+    assert client.post("/collections/help/faqs", json=body).status_code == 401
+    assert (
+        client.post(
+            "/collections/help/faqs", json=body, headers=bearer("sk-wrong")
+        ).status_code
+        == 401
+    )
+    denied = client.post("/collections/help/faqs", json=body, headers=bearer(reader))
+    assert denied.status_code == 403
+    assert denied.json() == {"detail": "This API key cannot write."}
+    assert (
+        client.post(
+            "/collections/help/faqs", json=body, headers=bearer(elsewhere)
+        ).status_code
+        == 403
+    )
+    assert (
+        client.get("/collections/help/faqs", headers=bearer(reader)).status_code == 200
+    )
+    revoked = ApiKey.objects.get(name="r")
+    revoked.revoked = True
+    revoked.save()
+    assert (
+        client.get("/collections/help/faqs", headers=bearer(reader)).status_code == 401
+    )
+
+
+def test_keys_are_stored_only_as_hashes(writer):
+    key = ApiKey.objects.get(name="sync")
+    stored = [str(getattr(key, f.attname)) for f in ApiKey._meta.concrete_fields]
+    assert not any(writer in value for value in stored)
+    assert key.prefix == writer[:12]
+
+
+def test_openapi_document_lists_every_operation():
+    paths = client.get("/openapi.json").json()["paths"]
+    assert {
+        "/api/search",
+        "/api/health",
+        "/api/collections/{slug}/faqs",
+        "/api/faqs/{pk}",
+    } <= set(paths)

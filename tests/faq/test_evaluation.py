@@ -1,0 +1,95 @@
+import json
+import math
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from embeddings.models import Chunk
+from faq.evaluation import mrr_at, ndcg_at, percentile, recall_at
+from faq.models import Collection
+from tests.conftest import DATA
+
+pytestmark = pytest.mark.django_db
+
+
+def test_metrics_follow_trec_eval():
+    judged = {"a": 2, "b": 1, "c": 0}
+    # a relevant document at rank 2 and a more relevant one at rank 3
+    ranked = ["x", "b", "a", "c"]
+    dcg = 1 / math.log2(3) + 2 / math.log2(4)
+    idcg = 2 / math.log2(2) + 1 / math.log2(3)
+    assert ndcg_at(ranked, judged) == pytest.approx(dcg / idcg)
+    assert ndcg_at(["a", "b"], judged) == pytest.approx(1.0)
+    assert recall_at(ranked, judged) == 1.0
+    assert recall_at(["a"], judged) == 0.5
+    assert mrr_at(ranked, judged) == 0.5
+    assert mrr_at(["x"] * 10 + ["a"], judged) == 0.0
+    assert percentile([1, 2, 3, 4], 50) == 2.5
+
+
+def write_dataset(directory):
+    directory.mkdir()
+    corpus = [
+        {
+            "_id": "d1",
+            "title": "Password reset",
+            "text": "Use the forgot password link to reset it.",
+        },
+        {
+            "_id": "d2",
+            "title": "Invoices",
+            "text": "Invoices are in the billing section.",
+        },
+        {
+            "_id": "d3",
+            "title": "Shipping",
+            "text": "Parcels arrive in three to five days.",
+        },
+    ]
+    queries = [
+        {"_id": "q1", "text": "I cannot remember my password"},
+        {"_id": "q2", "text": "where are my bills"},
+        {"_id": "q3", "text": "unjudged"},
+    ]
+    (directory / "corpus.jsonl").write_text("\n".join(json.dumps(r) for r in corpus))
+    (directory / "queries.jsonl").write_text("\n".join(json.dumps(r) for r in queries))
+    (directory / "qrels.tsv").write_text(
+        "query-id\tcorpus-id\tscore\nq1\td1\t1\nq2\td2\t1\n"
+    )
+    return directory
+
+
+def test_evaluate_runs_the_whole_pipeline_and_cleans_up(tmp_path, capsys):
+    call_command("evaluate", str(write_dataset(tmp_path / "tiny")), "--json")
+    result = json.loads(capsys.readouterr().out.splitlines()[-1])
+    assert result | {"latency_ms_p50": 0, "latency_ms_p95": 0, "index_seconds": 0} == {
+        "queries": 2,
+        "ndcg_at_10": 1.0,
+        "recall_at_100": 1.0,
+        "mrr_at_10": 1.0,
+        "latency_ms_p50": 0,
+        "latency_ms_p95": 0,
+        "dataset": "tiny",
+        "mode": "dense",
+        "documents": 3,
+        "index_seconds": 0,
+    }
+    assert result["latency_ms_p50"] > 0
+    assert Collection.objects.count() == 0 and Chunk.objects.count() == 0
+
+
+def test_evaluate_refuses_a_directory_that_is_not_a_dataset(tmp_path):
+    with pytest.raises(
+        CommandError, match="has no corpus.jsonl: not a BEIR-format dataset"
+    ):
+        call_command("evaluate", str(tmp_path))
+
+
+@pytest.mark.slow
+@pytest.mark.scifact
+def test_scifact_dense_matches_the_published_minilm_figures(capsys):
+    call_command("evaluate", str(DATA / "scifact"), "--mode", "dense", "--json")
+    result = json.loads(capsys.readouterr().out.splitlines()[-1])
+    assert result["queries"] == 300
+    assert result["ndcg_at_10"] == pytest.approx(0.645, abs=0.005)
+    assert result["recall_at_100"] >= 0.92
