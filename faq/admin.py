@@ -1,6 +1,7 @@
 from typing import Any
 
 from django.contrib import admin, messages
+from django.db import models
 from django.http import HttpRequest
 
 from faq import services
@@ -20,6 +21,7 @@ class ItemAdmin(admin.ModelAdmin):
     list_select_related = ["collection"]
     readonly_fields = ["created_at", "updated_at"]
     list_per_page = 50
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
 
     def get_changelist_instance(self, request: HttpRequest) -> Any:
         changelist = super().get_changelist_instance(request)

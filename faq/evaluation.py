@@ -5,7 +5,6 @@ import json
 import math
 import time
 import uuid
-from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,11 +14,9 @@ from django.db import transaction
 
 from embeddings import services as embedding
 from embeddings.models import Chunk
-from faq.importers import ImportRefused, import_rows, parse_jsonl
+from faq.importers import ImportRefused, Progress, import_rows, parse_jsonl
 from faq.models import Collection
 from faq.search import SearchQuery, search
-
-Progress = Callable[..., Iterable[Any]]
 
 
 @dataclass(frozen=True)
@@ -84,7 +81,7 @@ def evaluate(
 ) -> dict[str, Any]:
     """Import the corpus into a throwaway collection, run every query, remove it."""
     dataset = dataset_load(directory)
-    rows, errors = parse_jsonl(dataset.corpus)
+    rows, errors = parse_jsonl(dataset.corpus, progress=progress)
     collection = Collection.objects.create(
         slug=f"eval-{uuid.uuid4().hex[:12]}", name=f"Evaluation of {directory.name}"
     )

@@ -7,6 +7,7 @@ with ``question``/``answer``, or ``document`` with ``title``/``body``) or the BE
 """
 
 import json
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,10 +15,12 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
 from django.db import transaction
+from django.utils import timezone
 
 from embeddings.services import sources_sync
 from faq.models import Collection, Document, Faq, Item
 
+Progress = Callable[..., Iterable[Any]]
 MAX_LINE_BYTES = 1_000_000
 LIMITS = {
     "question": 1000,
@@ -90,7 +93,9 @@ class ImportRefused(Exception):
     """The file cannot be read at all (not a row problem)."""
 
 
-def parse_jsonl(path: Path) -> tuple[list[Row], list[RowError]]:
+def parse_jsonl(
+    path: Path, *, progress: Progress = iter
+) -> tuple[list[Row], list[RowError]]:
     rows: list[Row] = []
     errors: list[RowError] = []
     try:
@@ -98,7 +103,7 @@ def parse_jsonl(path: Path) -> tuple[list[Row], list[RowError]]:
     except OSError as error:
         raise ImportRefused(f"cannot open {path}: {error.strerror}") from None
     with handle:
-        for number, raw in enumerate(handle, start=1):
+        for number, raw in enumerate(progress(handle, desc="reading"), start=1):
             if not raw.strip():
                 continue
             try:
@@ -240,17 +245,11 @@ def _upsert(
     model.objects.bulk_create(created, batch_size=500)
     fields = sorted({k for row in rows for k in row.data} | {"updated_at"})
     for item in changed:
-        item.updated_at = _now()
+        item.updated_at = timezone.now()
     model.objects.bulk_update(changed, fields, batch_size=500)
     sources_sync(created + changed)
     report.created += len(created)
     report.updated += len(changed)
-
-
-def _now() -> Any:
-    from django.utils import timezone
-
-    return timezone.now()
 
 
 def import_file(
@@ -259,12 +258,13 @@ def import_file(
     collection: Collection,
     dry_run: bool = False,
     skip_invalid: bool = False,
+    progress: Progress = iter,
 ) -> ImportReport:
     if path.suffix.lower() not in (".jsonl", ".ndjson"):
         raise ImportRefused(
             f"{path.name}: only JSON Lines (.jsonl) files can be imported yet"
         )
-    rows, errors = parse_jsonl(path)
+    rows, errors = parse_jsonl(path, progress=progress)
     return import_rows(
         rows,
         collection=collection,

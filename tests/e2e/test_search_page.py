@@ -45,7 +45,9 @@ def test_a_visitor_finds_an_answer_by_meaning(live_server, page, tmp_path):
     first = page.locator(".result").first
     expect(first.locator("h2")).to_have_text("Strikethrough with GitHub Markdown")
     expect(first.locator(".badge")).to_have_text("FAQ")
-    expect(page).to_have_url(re.compile(r"q=cross(\+|%20)out(\+|%20)words"))  # shareable
+    expect(page).to_have_url(
+        re.compile(r"q=cross(\+|%20)out(\+|%20)words")
+    )  # shareable
     # Filters work as a plain GET form, without JavaScript.
     page.goto(live_server.url + "/?q=back+up+my+email&kind=document")
     expect(page.locator(".result .badge").first).to_have_text("Document")

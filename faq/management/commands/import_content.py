@@ -5,6 +5,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
+from embeddings.progress import progress
 from faq.importers import ImportRefused, import_file
 from faq.services import collection_get_or_create
 
@@ -36,6 +37,7 @@ class Command(BaseCommand):
                 collection=target,
                 dry_run=options["dry_run"],
                 skip_invalid=options["skip_invalid"],
+                progress=progress,
             )
         except ImportRefused as error:
             raise CommandError(str(error)) from None
