@@ -24,15 +24,21 @@ logger = logging.getLogger(__name__)
 
 
 def source_chunks(instance: Embeddable) -> list[tuple[str, str]]:
-    """The (field, text) chunks a source should have now, in order."""
+    """The (field, text) chunks a source should have now, in order.
+
+    ``EMBEDDINGS_MAX_CHUNKS`` (0: no limit) keeps only the first windows of each
+    passage; 1 indexes exactly what the model reads of a whole text when it
+    truncates, as the published benchmark figures do.
+    """
     encoder = get_encoder()
     overlap = settings.EMBEDDINGS_CHUNK_OVERLAP
+    limit = settings.EMBEDDINGS_MAX_CHUNKS or None
     return [
         (passage.field, text)
         for passage in instance.embedding_passages()
         for text in chunk_text(
             passage.text, encoder=encoder, prefix=passage.prefix, overlap=overlap
-        )
+        )[:limit]
     ]
 
 
@@ -147,6 +153,10 @@ def chunks_embed(chunk_ids: list[int]) -> set[str]:
     """
     encoder = get_encoder()
     pending = Chunk.objects.filter(pk__in=chunk_ids, status=Chunk.Status.PENDING)
+    # Out of attempts without a recorded failure: the worker died on it each time.
+    pending.filter(attempts__gte=settings.EMBEDDINGS_MAX_ATTEMPTS).update(
+        status=Chunk.Status.FAILED
+    )
     pending.update(attempts=F("attempts") + 1)
     chunks = list(pending.only("pk", "text", "partition", "attempts"))
     if not chunks:

@@ -177,6 +177,15 @@ def test_failures_are_recorded_and_capped(make_faq, monkeypatch, settings):
     assert (chunk.status, chunk.attempts) == ("failed", 2)
 
 
+def test_a_chunk_a_worker_keeps_dying_on_is_given_up(collection, settings):
+    settings.EMBEDDINGS_MAX_ATTEMPTS = 3
+    faq = Faq.objects.create(collection=collection, question="Poison?", answer="Pill.")
+    chunks = Chunk.objects.filter(source_id=faq.pk)
+    chunks.update(attempts=3)  # three deliveries that never came back
+    assert services.chunks_embed(list(chunks.values_list("pk", flat=True))) == set()
+    assert set(chunks.values_list("status", flat=True)) == {"failed"}
+
+
 def test_rebuild_index_restores_search_from_stored_vectors(make_faq, index_dir):
     make_faq("How do I export my data?", "Use Settings, then Export.")
     before = titles("download everything I have")

@@ -4,6 +4,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from embeddings.progress import progress
@@ -21,8 +22,17 @@ class Command(BaseCommand):
         parser.add_argument(
             "--json", action="store_true", help="end with one JSON line"
         )
+        parser.add_argument(
+            "--max-chunks",
+            type=int,
+            help="index at most N chunks per passage (1: truncate, as MTEB scores)",
+        )
 
     def handle(self, *args: Any, directory: Path, mode: str, **options: Any) -> None:
+        if options["max_chunks"] is not None:
+            if options["max_chunks"] < 0:
+                raise CommandError("--max-chunks must be 0 (no limit) or more")
+            settings.EMBEDDINGS_MAX_CHUNKS = options["max_chunks"]  # this process only
         try:
             result = evaluate(directory, mode=mode, progress=progress)
         except ImportRefused as error:
