@@ -55,8 +55,8 @@ test-embedded: install  ## the suite on SQLite and the filesystem broker (no ser
 	env -u DATABASE_URL -u REDIS_URL VAR_DIR=$(CURDIR)/var/test-embedded \
 		$(PY) -m pytest -m "not scifact" $(PYTEST_ARGS)
 
-lint: install  ## ruff
-	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
+lint: install  ## ruff and mypy
+	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check . && $(VENV)/bin/mypy searchsite faq embeddings
 
 evaluate: migrate  ## dense retrieval quality on SciFact (a few minutes)
 	$(PY) manage.py evaluate ../shared/data/scifact --mode dense --json

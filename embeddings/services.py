@@ -4,6 +4,7 @@ import contextlib
 import logging
 import threading
 from collections.abc import Iterable, Iterator, Sequence
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -73,22 +74,19 @@ def sources_sync(instances: Sequence[models.Model]) -> None:
         wanted = source_chunks(instance) if instance.embedding_enabled() else []
         for position, (field, text) in enumerate(wanted):
             digest = content_hash(text)
-            chunk = by_hash[digest].pop() if by_hash.get(digest) else None
-            if chunk is None:
+            place = (field, position, partition)
+            if not by_hash.get(digest):
                 chunk = Chunk(source_type=kind, source_id=instance.pk, text=text)
                 chunk.content_hash = digest
                 created.append(chunk)
-            elif (chunk.field, chunk.position, chunk.partition) == (
-                field,
-                position,
-                partition,
-            ):
-                continue
             else:
+                chunk = by_hash[digest].pop()
+                if (chunk.field, chunk.position, chunk.partition) == place:
+                    continue
                 if chunk.partition != partition:  # moved to another collection
                     reindex |= {chunk.partition, partition}
                 moved.append(chunk)
-            chunk.field, chunk.position, chunk.partition = field, position, partition
+            chunk.field, chunk.position, chunk.partition = place
         stale.extend(chunk for chunks in by_hash.values() for chunk in chunks)
     reindex.update(chunk.partition for chunk in stale)
     Chunk.objects.filter(pk__in=[chunk.pk for chunk in stale]).delete()
@@ -129,7 +127,7 @@ def _on_commit_embed(chunk_ids: list[int]) -> None:
     batch = settings.EMBEDDINGS_TASK_BATCH
     for start in range(0, len(chunk_ids), batch):
         ids = chunk_ids[start : start + batch]
-        transaction.on_commit(lambda ids=ids: embed_chunks.delay(ids))
+        transaction.on_commit(partial(embed_chunks.delay, ids))
 
 
 def _on_commit_sync(partitions: Iterable[str]) -> None:
@@ -139,7 +137,7 @@ def _on_commit_sync(partitions: Iterable[str]) -> None:
         return
 
     for partition in sorted(set(partitions)):
-        transaction.on_commit(lambda p=partition: sync_index.delay(p))
+        transaction.on_commit(partial(sync_index.delay, partition))
 
 
 # --- embedding --------------------------------------------------------------------
@@ -198,7 +196,7 @@ def index_sync(partition: str) -> vectors.Manifest | None:
     model = get_encoder().name
     with vectors.writer_lock(partition):
         manifest, index = vectors.load_published(partition)
-        if manifest is None or manifest.model != model:
+        if index is None or manifest is None or manifest.model != model:
             return _index_build(partition, model=model, previous=manifest)
         stored = set(_embedded(partition, model).values_list("pk", flat=True))
         indexed = set(vectors.index_ids(index).tolist())

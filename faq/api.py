@@ -1,6 +1,6 @@
 """The JSON API of help content: search for everyone, content behind API keys."""
 
-from typing import Any
+from typing import Any, cast
 
 from django.http import HttpRequest
 from ninja import Query, Router, Schema, Status
@@ -77,7 +77,9 @@ def _item_routes(
     ) -> Any:
         collection = selectors.collection_get(slug=slug)
         scoped(request, collection, "read")
-        items = model.objects.filter(collection=collection).select_related("collection")
+        items = model._default_manager.filter(collection=collection).select_related(
+            "collection"
+        )
         shown = list(items[window.offset : window.offset + window.limit])
         return {"count": items.count(), "items": selectors.items_with_status(shown)}
 
@@ -89,7 +91,9 @@ def _item_routes(
     def item_create(request: HttpRequest, slug: str, data: schema_in) -> Any:  # type: ignore[valid-type]
         collection = selectors.collection_get(slug=slug)
         scoped(request, collection, "write")
-        item = services.item_create(collection=collection, kind=kind, data=data.dict())
+        item = services.item_create(
+            collection=collection, kind=kind, data=cast(Schema, data).dict()
+        )
         return Status(201, selectors.items_with_status([item])[0])
 
     @content.get(
@@ -108,7 +112,9 @@ def _item_routes(
     def item_update(request: HttpRequest, pk: int, data: patch) -> Any:  # type: ignore[valid-type]
         item = selectors.item_get(model=model, pk=pk)
         scoped(request, item.collection, "write")
-        item = services.item_update(item=item, data=data.dict(exclude_none=True))
+        item = services.item_update(
+            item=item, data=cast(Schema, data).dict(exclude_none=True)
+        )
         return selectors.items_with_status([item])[0]
 
     @content.delete(

@@ -1,3 +1,5 @@
+from typing import cast
+
 from django import forms
 from django.conf import settings
 
@@ -22,14 +24,14 @@ class SearchForm(forms.Form):
 
     def __init__(self, *args: object, categories: list[str], **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
-        self.fields["collection"].choices = [("", "All collections")] + [
-            (c.slug, c.name) for c in Collection.objects.all()
-        ]
-        self.fields["category"].choices = [("", "Any category")] + [
-            (c, c) for c in categories
-        ]
+        collections = [(c.slug, c.name) for c in Collection.objects.all()]
+        self._choices("collection", [("", "All collections"), *collections])
+        self._choices("category", [("", "Any category"), *((c, c) for c in categories)])
         self.fields["q"].widget.attrs.update(
             maxlength=settings.SEARCH_MAX_QUERY_LENGTH,
             autofocus=True,
             placeholder="Ask a question…",
         )
+
+    def _choices(self, name: str, choices: list[tuple[str, str]]) -> None:
+        cast(forms.ChoiceField, self.fields[name]).choices = choices

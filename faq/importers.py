@@ -50,14 +50,15 @@ class Row:
 
     @property
     def key(self) -> tuple[str, str, str]:
-        """What finds the item a row updates: external id, else question or title."""
-        if self.data.get("external_id"):
-            return (self.kind, "external_id", self.data["external_id"])
-        if self.kind == "faq":
-            return (self.kind, "question", self.data["question"])
-        if self.data["title"]:
-            return (self.kind, "title", self.data["title"])
-        return (self.kind, "body", self.data["body"])
+        return natural_key(self.kind, self.data)
+
+
+def natural_key(kind: str, fields: dict[str, Any]) -> tuple[str, str, str]:
+    """What finds the item a row updates: external id, else question, title or body."""
+    for name in ("external_id", "question", "title", "body"):
+        if fields.get(name):
+            return (kind, name, fields[name])
+    return (kind, "", "")
 
 
 @dataclass(frozen=True)
@@ -217,36 +218,30 @@ def _upsert(
     if not rows:
         return
     by_key: dict[tuple[str, str, str], Item] = {}
-    for item in model.objects.filter(collection=collection):
+    for item in model._default_manager.filter(collection=collection):
+        texts = {
+            name: getattr(item, name, "") for name in ("question", "title", "body")
+        }
+        by_key.setdefault(natural_key(model.kind, texts), item)
         if item.external_id:
-            by_key[(model.kind, "external_id", item.external_id)] = item
-        if isinstance(item, Faq):
-            by_key.setdefault((model.kind, "question", item.question), item)
-        else:
-            by_key.setdefault(
-                (
-                    model.kind,
-                    "title" if item.title else "body",
-                    item.title or item.body,
-                ),
-                item,
-            )
-    created, changed = [], []
+            by_key[natural_key(model.kind, {"external_id": item.external_id})] = item
+    created: list[Item] = []
+    changed: list[Item] = []
     for row in rows:
-        item = by_key.get(row.key)
-        if item is None:
+        found = by_key.get(row.key)
+        if found is None:
             created.append(model(collection=collection, **row.data))
-        elif any(getattr(item, k) != v for k, v in row.data.items()):
+        elif any(getattr(found, k) != v for k, v in row.data.items()):
             for k, v in row.data.items():
-                setattr(item, k, v)
-            changed.append(item)
+                setattr(found, k, v)
+            changed.append(found)
         else:
             report.unchanged += 1
-    model.objects.bulk_create(created, batch_size=500)
+    model._default_manager.bulk_create(created, batch_size=500)
     fields = sorted({k for row in rows for k in row.data} | {"updated_at"})
     for item in changed:
         item.updated_at = timezone.now()
-    model.objects.bulk_update(changed, fields, batch_size=500)
+    model._default_manager.bulk_update(changed, fields, batch_size=500)
     sources_sync(created + changed)
     report.created += len(created)
     report.updated += len(changed)

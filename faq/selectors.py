@@ -17,7 +17,7 @@ def collection_get(*, slug: str) -> Collection:
 
 
 def item_get(*, model: type[Item], pk: int) -> Item:
-    item = model.objects.select_related("collection").filter(pk=pk).first()
+    item = model._default_manager.select_related("collection").filter(pk=pk).first()
     if item is None:
         raise NotFound(f"There is no {model._meta.verbose_name} {pk}.")
     return item

@@ -28,7 +28,9 @@ def item_page(request: HttpRequest, kind: str, pk: int) -> HttpResponse:
     if kind not in models:
         raise Http404
     item = get_object_or_404(
-        models[kind].objects.select_related("collection"), pk=pk, published=True
+        models[kind]._default_manager.select_related("collection"),
+        pk=pk,
+        published=True,
     )
     return render(request, "faq/item.html", {"item": item})
 

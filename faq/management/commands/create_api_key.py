@@ -22,7 +22,12 @@ class Command(BaseCommand):
         )
 
     def handle(
-        self, *args: Any, name: str, collection: str | None, permission: str, **_: Any
+        self,
+        *args: Any,
+        name: str,
+        collection: str | None,
+        permission: str,
+        **options: Any,
     ) -> None:
         from django.core.management.base import CommandError
 

@@ -41,8 +41,8 @@ class Command(BaseCommand):
             )
         except ImportRefused as error:
             raise CommandError(str(error)) from None
-        for error in report.errors:
-            self.stderr.write(f"{path.name}: {error}")
+        for problem in report.errors:
+            self.stderr.write(f"{path.name}: {problem}")
         if report.errors and not options["skip_invalid"]:
             raise CommandError(
                 f"{len(report.errors)} invalid rows: nothing was imported"
