@@ -1,0 +1,1 @@
+"""Reproducible benchmarks; each writes a table and records it in RESULTS.md."""
