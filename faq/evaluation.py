@@ -14,7 +14,8 @@ from django.db import transaction
 
 from embeddings import services as embedding
 from embeddings.models import Chunk
-from faq.importers import ImportRefused, Progress, import_rows, parse_jsonl
+from faq.importers import ImportRefused, import_rows, parse_file
+from faq.importers.rows import Progress
 from faq.models import Collection
 from faq.search import SearchQuery, search
 
@@ -81,7 +82,9 @@ def evaluate(
 ) -> dict[str, Any]:
     """Import the corpus into a throwaway collection, run every query, remove it."""
     dataset = dataset_load(directory)
-    rows, errors = parse_jsonl(dataset.corpus, progress=progress)
+    rows, errors = parse_file(
+        dataset.corpus.name, dataset.corpus.read_bytes(), progress=progress
+    )
     collection = Collection.objects.create(
         slug=f"eval-{uuid.uuid4().hex[:12]}", name=f"Evaluation of {directory.name}"
     )

@@ -6,7 +6,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 
 from embeddings.progress import progress
-from faq.importers import ImportRefused, import_file
+from faq.importers import ImportRefused, import_path
 from faq.services import collection_get_or_create
 
 
@@ -32,7 +32,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, path: Path, collection: str, **options: Any) -> None:
         target = collection_get_or_create(slug=collection)
         try:
-            report = import_file(
+            report = import_path(
                 path,
                 collection=target,
                 dry_run=options["dry_run"],
@@ -42,7 +42,7 @@ class Command(BaseCommand):
         except ImportRefused as error:
             raise CommandError(str(error)) from None
         for problem in report.errors:
-            self.stderr.write(f"{path.name}: {problem}")
+            self.stderr.write(str(problem))
         if report.errors and not options["skip_invalid"]:
             raise CommandError(
                 f"{len(report.errors)} invalid rows: nothing was imported"
