@@ -1,7 +1,9 @@
 """Reads: nearest chunks to a query, index and chunk health."""
 
 from dataclasses import dataclass
+from typing import cast
 
+import numpy as np
 from django.db.models import Count
 
 from embeddings import vectors
@@ -60,3 +62,29 @@ def index_status() -> dict[str, object]:
         "version": max((m.version for m in manifests), default=0),
         "chunks": {status: counts.get(status, 0) for status in Chunk.Status.values},
     }
+
+
+def chunks_neighbours(
+    chunk_ids: list[int], *, partition: str, k: int, min_score: float
+) -> list[tuple[int, int, float]]:
+    """(chunk, other chunk, cosine) for the ``k`` nearest others at least ``min_score``
+    alike, found with one batched index search rather than a loop over all pairs."""
+    loaded = vectors.reader.get(partition)
+    rows = list(
+        Chunk.objects.filter(pk__in=chunk_ids, partition=partition, status="embedded")
+        .order_by("pk")
+        .values_list("pk", "vector")
+    )
+    if loaded is None or not rows:
+        return []
+    index = loaded[1]
+    matrix = np.vstack(
+        [np.frombuffer(cast(bytes, blob), np.float32) for _, blob in rows]
+    )
+    scores, ids = index.search(matrix, min(k + 1, index.ntotal))
+    return [
+        (pk, int(other), float(score))
+        for (pk, _), row_ids, row_scores in zip(rows, ids, scores, strict=True)
+        for other, score in zip(row_ids, row_scores, strict=True)
+        if other >= 0 and other != pk and score >= min_score
+    ]

@@ -16,6 +16,7 @@ from embeddings import vectors
 from embeddings.chunking import chunk_text, content_hash
 from embeddings.encoders import get_encoder
 from embeddings.models import Chunk
+from embeddings.signals import chunks_indexed
 from embeddings.sources import Embeddable, registered_models, source_type
 
 logger = logging.getLogger(__name__)
@@ -143,8 +144,15 @@ def _on_commit_sync(partitions: Iterable[str]) -> None:
 # --- embedding --------------------------------------------------------------------
 
 
-def chunks_embed(chunk_ids: list[int]) -> set[str]:
-    """Embed the pending chunks among ``chunk_ids``; return the partitions touched.
+def chunks_index(chunk_ids: list[int]) -> None:
+    """Embed the pending chunks among ``chunk_ids`` and publish them."""
+    for partition, ids in sorted(chunks_embed(chunk_ids).items()):
+        index_sync(partition)
+        chunks_indexed.send(sender=Chunk, partition=partition, chunk_ids=ids)
+
+
+def chunks_embed(chunk_ids: list[int]) -> dict[str, list[int]]:
+    """Embed the pending chunks among ``chunk_ids``; return their ids by partition.
 
     Safe to run twice: only pending rows are read and written, and a chunk's text
     never changes under its id.
@@ -158,7 +166,7 @@ def chunks_embed(chunk_ids: list[int]) -> set[str]:
     pending.update(attempts=F("attempts") + 1)
     chunks = list(pending.only("pk", "text", "partition", "attempts"))
     if not chunks:
-        return set()
+        return {}
     # Similar lengths in one batch waste less on padding.
     chunks.sort(key=lambda chunk: len(chunk.text))
     try:
@@ -174,7 +182,10 @@ def chunks_embed(chunk_ids: list[int]) -> set[str]:
     Chunk.objects.bulk_update(
         chunks, ["vector", "model_name", "status", "last_error"], batch_size=500
     )
-    return {chunk.partition for chunk in chunks}
+    by_partition: dict[str, list[int]] = {}
+    for chunk in chunks:
+        by_partition.setdefault(chunk.partition, []).append(chunk.pk)
+    return by_partition
 
 
 def _record_failure(chunks: list[Chunk], error: Exception) -> None:

@@ -34,8 +34,7 @@ _task = dict(
 
 @shared_task(**_task)
 def embed_chunks(chunk_ids: list[int]) -> None:
-    for partition in sorted(services.chunks_embed(chunk_ids)):
-        services.index_sync(partition)
+    services.chunks_index(chunk_ids)
 
 
 @shared_task(**_task)

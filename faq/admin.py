@@ -1,11 +1,16 @@
 from typing import Any
 
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db import models
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import path
 
-from faq import services
-from faq.models import ApiKey, Collection, Document, Faq
+from faq import services, uploads
+from faq.duplicates import duplicate_dismiss, duplicate_merge
+from faq.forms import UploadForm
+from faq.models import ApiKey, Collection, Document, DuplicatePair, Faq, ImportJob
 from faq.selectors import items_with_status
 
 
@@ -97,3 +102,106 @@ class ApiKeyAdmin(admin.ModelAdmin):
             f"The new key is {secret} — copy it now: it is stored hashed "
             "and cannot be shown again.",
         )
+
+
+@admin.register(ImportJob)
+class ImportJobAdmin(admin.ModelAdmin):
+    """Uploads: the add page takes files, the change page follows their progress."""
+
+    list_display = ["__str__", "collection", "status", "rows_parsed", "created_at"]
+    list_filter = ["status", "collection"]
+
+    def get_urls(self) -> list[Any]:
+        view = self.admin_site.admin_view
+        return [
+            path(
+                "<int:pk>/progress/",
+                view(self.progress_view),
+                name="faq_upload_progress",
+            ),
+            path(
+                "<int:pk>/confirm/", view(self.confirm_view), name="faq_upload_confirm"
+            ),
+            *super().get_urls(),
+        ]
+
+    def add_view(
+        self, request: HttpRequest, form_url: str = "", extra_context: Any = None
+    ) -> HttpResponse:
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        form = UploadForm(request.POST or None, request.FILES or None)
+        if request.method == "POST" and form.is_valid():
+            job = uploads.upload_create(
+                collection=form.cleaned_data["collection"],
+                files=[(f.name, f.read()) for f in form.cleaned_data["uploads"]],
+                user=request.user,
+                skip_invalid=form.cleaned_data["skip_invalid"],
+            )
+            return redirect("admin:faq_importjob_change", job.pk)
+        context = self.admin_site.each_context(request) | {
+            "title": "Upload help content",
+            "form": form,
+            "opts": self.opts,
+        }
+        return render(request, "admin/faq/importjob/upload.html", context)
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: Any = None,
+    ) -> HttpResponse:
+        job = get_object_or_404(ImportJob, pk=object_id)
+        context = self.admin_site.each_context(request) | {
+            "title": str(job),
+            "job": job,
+            "progress": uploads.upload_progress(job),
+            "opts": self.opts,
+        }
+        return render(request, "admin/faq/importjob/progress.html", context)
+
+    def progress_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        job = get_object_or_404(ImportJob, pk=pk)
+        context = {"job": job, "progress": uploads.upload_progress(job)}
+        return render(request, "admin/faq/importjob/_progress.html", context)
+
+    def confirm_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        job = get_object_or_404(ImportJob, pk=pk)
+        if request.method != "POST" or not self.has_add_permission(request):
+            raise PermissionDenied
+        if not uploads.upload_confirm(job=job):
+            messages.error(request, "This upload is not ready to import.")
+        return redirect("admin:faq_importjob_change", job.pk)
+
+
+@admin.register(DuplicatePair)
+class DuplicatePairAdmin(admin.ModelAdmin):
+    """Questions that mean the same thing, side by side, to merge or dismiss."""
+
+    list_display = ["first_question", "second_question", "similarity", "status"]
+    list_filter = ["status", "collection"]
+    list_select_related = ["first", "second"]
+    actions = ["merge", "dismiss"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    @admin.display(description="Question")
+    def first_question(self, pair: DuplicatePair) -> str:
+        return f"{pair.first.question} — {pair.first.answer[:150]}"
+
+    @admin.display(description="Looks the same as")
+    def second_question(self, pair: DuplicatePair) -> str:
+        return f"{pair.second.question} — {pair.second.answer[:150]}"
+
+    @admin.action(description="Merge: keep the first, unpublish the second")
+    def merge(self, request: HttpRequest, queryset: Any) -> None:
+        for pair in queryset.select_related("second"):
+            duplicate_merge(pair=pair)
+
+    @admin.action(description="Dismiss: they are different questions")
+    def dismiss(self, request: HttpRequest, queryset: Any) -> None:
+        for pair in queryset:
+            duplicate_dismiss(pair=pair)

@@ -3,10 +3,11 @@
 from typing import Any, cast
 
 from django.http import HttpRequest
-from ninja import Query, Router, Schema, Status
+from ninja import File, Form, Query, Router, Schema, Status, UploadedFile
 
-from faq import schemas, selectors, services
+from faq import schemas, selectors, services, uploads
 from faq.auth import ApiKeyAuth, api_key
+from faq.exports import export_response
 from faq.models import Collection, Document, Faq, Item
 from faq.search import SearchQuery, search
 
@@ -18,6 +19,14 @@ ERRORS = {
     403: schemas.Error,
     404: schemas.Error,
 }
+
+
+def _check(
+    request: HttpRequest, collection: Collection | None, permission: str
+) -> None:
+    selectors.api_key_check(
+        api_key(request), collection=collection, permission=permission
+    )
 
 
 @router.get(
@@ -46,8 +55,65 @@ def collections_list(request: HttpRequest) -> Any:
 
 @content.post("/collections", response={201: schemas.CollectionOut, **ERRORS})
 def collection_create(request: HttpRequest, data: schemas.CollectionIn) -> Any:
-    selectors.api_key_check(api_key(request), collection=None, permission="write")
+    _check(request, None, "write")
     return Status(201, services.collection_create(**data.dict()))
+
+
+@content.post(
+    "/collections/{slug}/uploads",
+    response={202: schemas.UploadOut, **ERRORS, 413: schemas.Error},
+)
+def upload_create(
+    request: HttpRequest,
+    slug: str,
+    files: File[list[UploadedFile]],
+    skip_invalid: Form[bool] = False,
+    confirm: Form[bool] = True,
+) -> Any:
+    """Upload files of any supported format; with ``confirm`` (the default) they are
+    imported as soon as they are read, else the job waits for a look at its preview."""
+    collection = selectors.collection_get(slug=slug)
+    _check(request, collection, "write")
+    job = uploads.upload_create(
+        collection=collection,
+        files=[(f.name or "upload", f.read()) for f in files],
+        skip_invalid=skip_invalid,
+        confirm=confirm,
+    )
+    job.refresh_from_db()
+    return Status(202, uploads.upload_progress(job))
+
+
+@content.get("/uploads/{pk}", response={200: schemas.UploadOut, **ERRORS})
+def upload_get(request: HttpRequest, pk: int) -> Any:
+    job = selectors.upload_get(pk=pk)
+    _check(request, job.collection, "read")
+    return uploads.upload_progress(job)
+
+
+@content.post(
+    "/collections/{slug}/bulk",
+    response={200: schemas.ImportOut, 400: schemas.ImportOut, **ERRORS},
+)
+def bulk_upsert(request: HttpRequest, slug: str, data: schemas.BulkIn) -> Any:
+    """Create or update up to ``BULK_MAX_ITEMS`` items in one transaction, matched by
+    external id, else by question or title. Any invalid item refuses them all."""
+    collection = selectors.collection_get(slug=slug)
+    _check(request, collection, "write")
+    report = services.items_bulk_upsert(
+        collection=collection, items=data.items, skip_invalid=data.skip_invalid
+    )
+    return Status(200 if report.written else 400, report.as_dict())
+
+
+@content.get("/collections/{slug}/export", response={200: None, **ERRORS})
+def collection_export(
+    request: HttpRequest, slug: str, params: Query[schemas.ExportParams]
+) -> Any:
+    """The collection as JSON Lines (every item) or CSV (one kind), for import."""
+    collection = selectors.collection_get(slug=slug)
+    _check(request, collection, "read")
+    return export_response(collection, format=params.format, kind=params.kind)
 
 
 def _item_routes(
@@ -62,11 +128,6 @@ def _item_routes(
     """List, create, read, update and delete for one kind of item."""
     kind = model.kind
 
-    def scoped(request: HttpRequest, collection: Collection, permission: str) -> None:
-        selectors.api_key_check(
-            api_key(request), collection=collection, permission=permission
-        )
-
     @content.get(
         f"/collections/{{slug}}/{plural}",
         response={200: page, **ERRORS},
@@ -76,7 +137,7 @@ def _item_routes(
         request: HttpRequest, slug: str, window: Query[schemas.PageParams]
     ) -> Any:
         collection = selectors.collection_get(slug=slug)
-        scoped(request, collection, "read")
+        _check(request, collection, "read")
         items = model._default_manager.filter(collection=collection).select_related(
             "collection"
         )
@@ -90,7 +151,7 @@ def _item_routes(
     )
     def item_create(request: HttpRequest, slug: str, data: schema_in) -> Any:  # type: ignore[valid-type]
         collection = selectors.collection_get(slug=slug)
-        scoped(request, collection, "write")
+        _check(request, collection, "write")
         item = services.item_create(
             collection=collection, kind=kind, data=cast(Schema, data).dict()
         )
@@ -101,7 +162,7 @@ def _item_routes(
     )
     def item_get(request: HttpRequest, pk: int) -> Any:
         item = selectors.item_get(model=model, pk=pk)
-        scoped(request, item.collection, "read")
+        _check(request, item.collection, "read")
         return selectors.items_with_status([item])[0]
 
     @content.patch(
@@ -111,7 +172,7 @@ def _item_routes(
     )
     def item_update(request: HttpRequest, pk: int, data: patch) -> Any:  # type: ignore[valid-type]
         item = selectors.item_get(model=model, pk=pk)
-        scoped(request, item.collection, "write")
+        _check(request, item.collection, "write")
         item = services.item_update(
             item=item, data=cast(Schema, data).dict(exclude_none=True)
         )
@@ -124,7 +185,7 @@ def _item_routes(
     )
     def item_delete(request: HttpRequest, pk: int) -> Any:
         item = selectors.item_get(model=model, pk=pk)
-        scoped(request, item.collection, "write")
+        _check(request, item.collection, "write")
         services.item_delete(item=item)
         return Status(204, None)
 

@@ -9,6 +9,11 @@ class FaqConfig(AppConfig):
     def ready(self) -> None:
         from django.conf import settings
 
+        from embeddings.signals import chunks_indexed
+        from faq.duplicates import on_chunks_indexed
+
+        chunks_indexed.connect(on_chunks_indexed, dispatch_uid="faq-duplicates")
+
         if settings.EMBEDDINGS_PRELOAD:
             # Web processes load the model and index at start, not on a first request.
             from faq.search import search_warm_up

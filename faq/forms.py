@@ -1,8 +1,9 @@
-from typing import cast
+from typing import Any, cast
 
 from django import forms
 from django.conf import settings
 
+from faq.exceptions import ApplicationError
 from faq.models import Collection
 
 
@@ -35,3 +36,43 @@ class SearchForm(forms.Form):
 
     def _choices(self, name: str, choices: list[tuple[str, str]]) -> None:
         cast(forms.ChoiceField, self.fields[name]).choices = choices
+
+
+class MultipleFileInput(forms.ClearableFileInput):
+    allow_multiple_selected = True
+
+
+class MultipleFileField(forms.FileField):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("widget", MultipleFileInput())
+        super().__init__(*args, **kwargs)
+
+    def clean(self, data: Any, initial: Any = None) -> list[Any]:
+        single = super().clean
+        if isinstance(data, list | tuple):
+            return [single(d, initial) for d in data]
+        return [single(data, initial)]
+
+
+class UploadForm(forms.Form):
+    collection = forms.ModelChoiceField(queryset=Collection.objects.all())
+    uploads = MultipleFileField(
+        label="Files",
+        help_text="CSV, TSV, JSON, JSON Lines, BEIR corpus.jsonl, Markdown, text, "
+        "HTML, PDF, or a ZIP of these.",
+    )
+    skip_invalid = forms.BooleanField(
+        required=False,
+        label="Import the valid rows and report the rest",
+        help_text="Otherwise a file with any invalid row is refused whole.",
+    )
+
+    def clean_uploads(self) -> list[Any]:
+        from faq.uploads import upload_check_sizes
+
+        files = self.cleaned_data["uploads"]
+        try:
+            upload_check_sizes([(f.name, f.size) for f in files])
+        except ApplicationError as error:
+            raise forms.ValidationError(error.message) from None
+        return files

@@ -155,3 +155,93 @@ class ApiKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"
+
+
+class ImportJob(models.Model):
+    """An upload of one or more files: parsed, previewed, then imported in one go."""
+
+    class Status(models.TextChoices):
+        PARSING = "parsing"
+        READY = "ready", "ready to import"
+        IMPORTING = "importing"
+        DONE = "done"
+        REFUSED = "refused"
+        FAILED = "failed"
+
+    collection = models.ForeignKey(Collection, on_delete=models.CASCADE)
+    created_by = models.ForeignKey(
+        "auth.User", null=True, blank=True, on_delete=models.SET_NULL
+    )
+    status = models.CharField(
+        max_length=10, choices=Status.choices, default=Status.PARSING
+    )
+    skip_invalid = models.BooleanField(
+        default=False, help_text="Import the valid rows and report the rest."
+    )
+    confirm = models.BooleanField(
+        default=False, help_text="Import as soon as the files are read (no preview)."
+    )
+    rows_parsed = models.PositiveIntegerField(default=0)
+    items_written = models.PositiveIntegerField(default=0)
+    chunks_after = models.PositiveBigIntegerField(
+        default=0, help_text="Chunks above this id were made by this import."
+    )
+    report = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-pk"]
+        verbose_name = "upload"
+
+    def __str__(self) -> str:
+        names = ", ".join(f.name for f in self.files.all()[:3])
+        return f"Upload {self.pk} ({names})"
+
+
+class ImportFile(models.Model):
+    """An uploaded file's bytes, kept in the database so any worker can read them."""
+
+    job = models.ForeignKey(ImportJob, on_delete=models.CASCADE, related_name="files")
+    name = models.CharField(max_length=255)
+    size = models.PositiveBigIntegerField()
+    data = models.BinaryField()
+
+    class Meta:
+        ordering = ["pk"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class DuplicatePair(models.Model):
+    """Two FAQs whose questions mean the same thing, for staff to merge or dismiss."""
+
+    class Status(models.TextChoices):
+        OPEN = "open"
+        MERGED = "merged"
+        DISMISSED = "dismissed"
+
+    collection = models.ForeignKey(Collection, on_delete=models.CASCADE)
+    first = models.ForeignKey(Faq, on_delete=models.CASCADE, related_name="+")
+    second = models.ForeignKey(Faq, on_delete=models.CASCADE, related_name="+")
+    similarity = models.FloatField()
+    status = models.CharField(
+        max_length=10, choices=Status.choices, default=Status.OPEN
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-similarity"]
+        verbose_name = "near-duplicate question"
+        constraints = [
+            models.UniqueConstraint(fields=["first", "second"], name="duplicate_once"),
+            models.CheckConstraint(
+                condition=models.Q(first__lt=models.F("second")),
+                name="duplicate_ordered",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.first_id} ~ {self.second_id} ({self.similarity:.3f})"

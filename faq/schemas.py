@@ -1,6 +1,6 @@
 """What the JSON API takes and returns."""
 
-from typing import Literal
+from typing import Any, Literal
 
 from ninja import Field, Schema
 
@@ -134,3 +134,49 @@ class FaqPage(Schema):
 class DocumentPage(Schema):
     count: int
     items: list[DocumentOut]
+
+
+class UploadOut(Schema):
+    id: int
+    collection: str
+    status: str
+    files: list[str]
+    rows_parsed: int
+    items_to_write: int
+    items_written: int
+    chunks_total: int
+    chunks_embedded: int
+    chunks_failed: int
+    finished: bool
+    error: str
+    report: dict[str, Any]
+
+
+class BulkIn(Schema):
+    items: list[dict[str, Any]] = Field(
+        ...,
+        description="FAQs ({question, answer, ...}) or documents ({title, body, ...})",
+    )
+    skip_invalid: bool = False
+
+
+class RowProblem(Schema):
+    source: str
+    line: int
+    message: str
+
+
+class ImportOut(Schema):
+    rows: int
+    created: int
+    updated: int
+    unchanged: int
+    errors: list[RowProblem]
+    written: bool
+
+
+class ExportParams(Schema):
+    format: Literal["jsonl", "csv"] = "jsonl"
+    kind: Literal["faq", "document"] = Field(
+        "faq", description="CSV only: FAQs and documents have different columns."
+    )

@@ -6,7 +6,7 @@ from django.db.models import Count
 
 from embeddings.models import Chunk
 from faq.exceptions import NotFound, PermissionDenied
-from faq.models import ApiKey, Collection, Item
+from faq.models import ApiKey, Collection, ImportJob, Item
 
 
 def collection_get(*, slug: str) -> Collection:
@@ -21,6 +21,13 @@ def item_get(*, model: type[Item], pk: int) -> Item:
     if item is None:
         raise NotFound(f"There is no {model._meta.verbose_name} {pk}.")
     return item
+
+
+def upload_get(*, pk: int) -> ImportJob:
+    job = ImportJob.objects.select_related("collection").filter(pk=pk).first()
+    if job is None:
+        raise NotFound(f"There is no upload {pk}.")
+    return job
 
 
 def items_with_status(items: Sequence[Item]) -> Sequence[Item]:

@@ -4,10 +4,12 @@ import hashlib
 import secrets
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from faq.exceptions import ApplicationError
+from faq.importers import ImportReport, RowError, import_rows, parse_row
 from faq.models import ApiKey, Collection, Document, Faq, Item
 
 ITEM_MODELS: dict[str, type[Item]] = {"faq": Faq, "document": Document}
@@ -44,6 +46,23 @@ def item_update(*, item: Item, data: dict[str, Any]) -> Item:
 @transaction.atomic
 def item_delete(*, item: Item) -> None:
     item.delete()
+
+
+def items_bulk_upsert(
+    *, collection: Collection, items: list[dict[str, Any]], skip_invalid: bool = False
+) -> ImportReport:
+    """The content API's bulk write: each item checked as an import row is."""
+    if len(items) > settings.BULK_MAX_ITEMS:
+        raise ApplicationError(f"At most {settings.BULK_MAX_ITEMS} items per request.")
+    rows, errors = [], []
+    for number, item in enumerate(items, start=1):
+        try:
+            rows.append(parse_row(number, item, source="items"))
+        except ValueError as error:
+            errors.append(RowError(number, str(error), "items"))
+    return import_rows(
+        rows, collection=collection, errors=errors, skip_invalid=skip_invalid
+    )
 
 
 def _save_valid(item: Item) -> None:

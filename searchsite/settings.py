@@ -145,6 +145,23 @@ LOGGING = {
     },
 }
 
+# Shared between web and worker processes (upload progress, rate limits): Redis
+# when there is one, else files under var/.
+if os.environ.get("REDIS_URL"):
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": os.environ["REDIS_URL"],
+        }
+    }
+else:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(VAR_DIR / "cache"),
+        }
+    }
+
 # --- Celery -----------------------------------------------------------------
 REDIS_URL = os.environ.get("REDIS_URL", "")
 BROKER_DIR = VAR_DIR / "broker"
@@ -188,6 +205,16 @@ EMBEDDINGS_CHUNK_OVERLAP = envint("EMBEDDINGS_CHUNK_OVERLAP", 32)
 EMBEDDINGS_MAX_CHUNKS = envint("EMBEDDINGS_MAX_CHUNKS", 0)  # per passage; 0: all
 EMBEDDINGS_PRELOAD = envbool("EMBEDDINGS_PRELOAD", False)
 INDEX_DIR = Path(os.environ.get("INDEX_DIR", VAR_DIR / "index"))
+
+# --- Content -------------------------------------------------------------------
+UPLOAD_MAX_FILE_BYTES = envint("UPLOAD_MAX_FILE_BYTES", 20 * 1024 * 1024)
+UPLOAD_MAX_TOTAL_BYTES = envint("UPLOAD_MAX_TOTAL_BYTES", 100 * 1024 * 1024)
+UPLOAD_MAX_FILES = envint("UPLOAD_MAX_FILES", 20)
+DATA_UPLOAD_MAX_NUMBER_FILES = UPLOAD_MAX_FILES
+BULK_MAX_ITEMS = envint("BULK_MAX_ITEMS", 1000)
+DATA_UPLOAD_MAX_MEMORY_SIZE = envint("DATA_UPLOAD_MAX_MEMORY_SIZE", 20 * 1024 * 1024)
+# Cosine similarity above which two FAQ questions are flagged as saying the same thing.
+DUPLICATE_THRESHOLD = envfloat("DUPLICATE_THRESHOLD", 0.85)
 
 # --- Search -------------------------------------------------------------------
 SEARCH_MAX_QUERY_LENGTH = envint("SEARCH_MAX_QUERY_LENGTH", 500)

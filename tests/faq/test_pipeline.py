@@ -150,7 +150,7 @@ def test_embedding_twice_changes_nothing(make_faq):
     faq = make_faq("Is there a free trial?", "Yes, 14 days.")
     ids = list(Chunk.objects.filter(source_id=faq.pk).values_list("pk", flat=True))
     manifest = vectors.read_manifest(faq.embedding_partition())
-    assert services.chunks_embed(ids) == set()
+    assert services.chunks_embed(ids) == {}
     assert (
         services.index_sync(faq.embedding_partition()) == manifest
     )  # nothing to publish
@@ -182,7 +182,7 @@ def test_a_chunk_a_worker_keeps_dying_on_is_given_up(collection, settings):
     faq = Faq.objects.create(collection=collection, question="Poison?", answer="Pill.")
     chunks = Chunk.objects.filter(source_id=faq.pk)
     chunks.update(attempts=3)  # three deliveries that never came back
-    assert services.chunks_embed(list(chunks.values_list("pk", flat=True))) == set()
+    assert services.chunks_embed(list(chunks.values_list("pk", flat=True))) == {}
     assert set(chunks.values_list("status", flat=True)) == {"failed"}
 
 

@@ -1,0 +1,218 @@
+"""Uploads: files kept in the database, read into a preview, then imported whole.
+
+An upload moves parsing -> ready -> importing -> done (or refused / failed). Each
+step is a Celery task that claims the job with a conditional UPDATE, so a task
+delivered twice does the work once.
+"""
+
+from typing import Any
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import transaction
+from django.db.models import Count, Max
+
+from embeddings.models import Chunk
+from faq.exceptions import ApplicationError
+from faq.importers import ImportRefused, Row, RowError, import_rows, parse_file
+from faq.models import Collection, ImportFile, ImportJob
+
+Status = ImportJob.Status
+PREVIEW_ROWS = 10
+MAX_REPORTED_ERRORS = 1000
+
+
+class UploadTooLarge(ApplicationError):
+    status = 413
+
+
+def upload_create(
+    *,
+    collection: Collection,
+    files: list[tuple[str, bytes]],
+    user: Any = None,
+    skip_invalid: bool = False,
+    confirm: bool = False,
+) -> ImportJob:
+    """Keep the files and queue their reading; the job id is the handle to follow."""
+    upload_check_sizes([(name, len(data)) for name, data in files])
+    with transaction.atomic():
+        job = ImportJob.objects.create(
+            collection=collection,
+            created_by=user if getattr(user, "pk", None) else None,
+            skip_invalid=skip_invalid,
+            confirm=confirm,
+        )
+        ImportFile.objects.bulk_create(
+            ImportFile(job=job, name=name[:255], size=len(data), data=data)
+            for name, data in files
+        )
+        transaction.on_commit(lambda: _queue("upload_parse", job.pk))
+    return job
+
+
+def upload_check_sizes(files: list[tuple[str, int]]) -> None:
+    if not files:
+        raise ApplicationError("Choose at least one file.")
+    if len(files) > settings.UPLOAD_MAX_FILES:
+        raise UploadTooLarge(f"At most {settings.UPLOAD_MAX_FILES} files at once.")
+    for name, size in files:
+        if size > settings.UPLOAD_MAX_FILE_BYTES:
+            raise UploadTooLarge(
+                f"{name} is {_mb(size)}: files may be at most "
+                f"{_mb(settings.UPLOAD_MAX_FILE_BYTES)}."
+            )
+    if sum(size for _, size in files) > settings.UPLOAD_MAX_TOTAL_BYTES:
+        raise UploadTooLarge(
+            f"The upload is over {_mb(settings.UPLOAD_MAX_TOTAL_BYTES)} in all."
+        )
+
+
+def _mb(size: int) -> str:
+    return f"{size / 1024 / 1024:.1f} MB"
+
+
+def _queue(task: str, job_id: int) -> None:
+    from faq import tasks
+
+    getattr(tasks, task).delay(job_id)
+
+
+def upload_parse(*, job_id: int) -> None:
+    """Read every file of the job and record the preview (what would change)."""
+    job = ImportJob.objects.filter(pk=job_id, status=Status.PARSING).first()
+    if job is None:
+        return  # gone, or another delivery of this task got there first
+    rows, errors = _read(job)
+    report = import_rows(rows, collection=job.collection, errors=errors, dry_run=True)
+    preview = report.as_dict() | {
+        "errors": report.as_dict()["errors"][:MAX_REPORTED_ERRORS],
+        "error_count": len(report.errors),
+        "first_rows": [_preview(row) for row in rows[:PREVIEW_ROWS]],
+    }
+    refused = bool(report.errors) and not job.skip_invalid
+    status = Status.REFUSED if refused else Status.READY
+    ImportJob.objects.filter(pk=job.pk).update(status=status, report=preview)
+    if job.confirm and status == Status.READY:
+        upload_confirm(job=job)
+
+
+def upload_confirm(*, job: ImportJob) -> bool:
+    """Queue the import of a job that is ready; False when it is not."""
+    claimed = ImportJob.objects.filter(pk=job.pk, status=Status.READY).update(
+        status=Status.IMPORTING
+    )
+    if claimed:
+        transaction.on_commit(lambda: _queue("upload_apply", job.pk))
+    return bool(claimed)
+
+
+def upload_apply(*, job_id: int) -> None:
+    """Import the job's rows in one transaction, then let the embedding begin."""
+    job = ImportJob.objects.filter(pk=job_id, status=Status.IMPORTING).first()
+    if job is None:
+        return
+    rows, errors = _read(job)
+    chunks_after = Chunk.objects.aggregate(last=Max("pk"))["last"] or 0
+
+    def written(count: int) -> None:
+        cache.set(_written_key(job.pk), count, timeout=3600)
+
+    report = import_rows(
+        rows,
+        collection=job.collection,
+        errors=errors,
+        skip_invalid=job.skip_invalid,
+        on_written=written,
+    )
+    result = report.as_dict() | {
+        "errors": report.as_dict()["errors"][:MAX_REPORTED_ERRORS],
+        "error_count": len(report.errors),
+        "first_rows": job.report.get("first_rows", []),
+    }
+    ImportJob.objects.filter(pk=job.pk).update(
+        status=Status.DONE if report.written else Status.REFUSED,
+        report=result,
+        items_written=report.created + report.updated if report.written else 0,
+        chunks_after=chunks_after,
+    )
+
+
+def upload_fail(*, job_id: int, message: str) -> None:
+    ImportJob.objects.filter(pk=job_id).exclude(status=Status.DONE).update(
+        status=Status.FAILED, error=message
+    )
+
+
+def _read(job: ImportJob) -> tuple[list[Row], list[RowError]]:
+    rows: list[Row] = []
+    errors: list[RowError] = []
+    for upload in job.files.all():
+        try:
+            found, problems = parse_file(upload.name, bytes(upload.data))
+        except ImportRefused as refusal:
+            errors.append(RowError(0, str(refusal), upload.name))
+            continue
+        rows.extend(found)
+        errors.extend(problems)
+        ImportJob.objects.filter(pk=job.pk).update(rows_parsed=len(rows) + len(errors))
+    return rows, errors
+
+
+def _preview(row: Row) -> dict[str, str]:
+    title = row.data.get("question") or row.data.get("title") or ""
+    text = row.data.get("answer") or row.data.get("body") or ""
+    return {
+        "where": row.where,
+        "kind": row.kind,
+        "title": title[:200],
+        "text": text[:200],
+        "category": row.data.get("category", ""),
+    }
+
+
+def _written_key(job_id: int) -> str:
+    return f"upload:{job_id}:written"
+
+
+def upload_progress(job: ImportJob) -> dict[str, Any]:
+    """Where the job stands: rows read, items written, chunks embedded of total."""
+    report = job.report or {}
+    to_write = report.get("created", 0) + report.get("updated", 0)
+    written = job.items_written
+    if job.status == Status.IMPORTING:
+        written = cache.get(_written_key(job.pk), 0)
+    chunks = {"total": 0, "embedded": 0, "failed": 0}
+    if job.status == Status.DONE:
+        counts = dict(
+            Chunk.objects.filter(
+                partition=job.collection.partition, pk__gt=job.chunks_after
+            )
+            .values_list("status")
+            .annotate(n=Count("pk"))
+            .order_by()
+        )
+        chunks = {
+            "total": sum(counts.values()),
+            "embedded": counts.get(Chunk.Status.EMBEDDED, 0),
+            "failed": counts.get(Chunk.Status.FAILED, 0),
+        }
+    finished = job.status in (Status.REFUSED, Status.FAILED) or (
+        job.status == Status.DONE
+        and chunks["embedded"] + chunks["failed"] >= chunks["total"]
+    )
+    return {
+        "id": job.pk,
+        "collection": job.collection.slug,
+        "status": job.status,
+        "files": [f.name for f in job.files.all()],
+        "rows_parsed": job.rows_parsed,
+        "items_to_write": to_write,
+        "items_written": written,
+        "chunks_total": chunks["total"],
+        "chunks_embedded": chunks["embedded"],
+        "chunks_failed": chunks["failed"],
+        "finished": finished,
+        "error": job.error,
+        "report": report,
+    }
