@@ -48,7 +48,8 @@ test: install browser  ## the whole suite: on PostgreSQL + Redis, then on the em
 	$(MAKE) test-embedded
 
 test-services: install  ## the suite against PostgreSQL and Redis on this machine
-	DATABASE_URL=$(PG_URL) REDIS_URL=$(REDIS_TEST_URL) VAR_DIR=$(CURDIR)/var/test-services \
+	DATABASE_URL=$(PG_URL) REDIS_URL=$(REDIS_TEST_URL) DB_CONN_MAX_AGE=0 \
+		VAR_DIR=$(CURDIR)/var/test-services \
 		$(PY) -m pytest $(PYTEST_ARGS)
 
 test-embedded: install  ## the suite on SQLite and the filesystem broker (no services)

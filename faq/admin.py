@@ -3,12 +3,13 @@ from typing import Any
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db import models
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path
 
 from faq import services, uploads
 from faq.duplicates import duplicate_dismiss, duplicate_merge
+from faq.exports import export_response
 from faq.forms import UploadForm
 from faq.models import ApiKey, Collection, Document, DuplicatePair, Faq, ImportJob
 from faq.selectors import items_with_status
@@ -19,6 +20,33 @@ class CollectionAdmin(admin.ModelAdmin):
     list_display = ["name", "slug", "created_at"]
     prepopulated_fields = {"slug": ["name"]}
     search_fields = ["name", "slug"]
+    actions = ["export_jsonl", "export_faqs_csv", "export_documents_csv"]
+
+    @admin.action(description="Export as JSON Lines (FAQs and documents)")
+    def export_jsonl(
+        self, request: HttpRequest, queryset: Any
+    ) -> HttpResponseBase | None:
+        return self._export(request, queryset, format="jsonl", kind="faq")
+
+    @admin.action(description="Export FAQs as CSV")
+    def export_faqs_csv(
+        self, request: HttpRequest, queryset: Any
+    ) -> HttpResponseBase | None:
+        return self._export(request, queryset, format="csv", kind="faq")
+
+    @admin.action(description="Export documents as CSV")
+    def export_documents_csv(
+        self, request: HttpRequest, queryset: Any
+    ) -> HttpResponseBase | None:
+        return self._export(request, queryset, format="csv", kind="document")
+
+    def _export(
+        self, request: HttpRequest, queryset: Any, *, format: str, kind: str
+    ) -> HttpResponseBase | None:
+        if queryset.count() != 1:
+            messages.error(request, "Choose one collection to export.")
+            return None
+        return export_response(queryset.get(), format=format, kind=kind)
 
 
 class ItemAdmin(admin.ModelAdmin):

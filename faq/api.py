@@ -93,7 +93,12 @@ def upload_get(request: HttpRequest, pk: int) -> Any:
 
 @content.post(
     "/collections/{slug}/bulk",
-    response={200: schemas.ImportOut, 400: schemas.ImportOut, **ERRORS},
+    response={
+        **ERRORS,
+        200: schemas.ImportOut,
+        400: schemas.ImportOut,
+        413: schemas.Error,
+    },
 )
 def bulk_upsert(request: HttpRequest, slug: str, data: schemas.BulkIn) -> Any:
     """Create or update up to ``BULK_MAX_ITEMS`` items in one transaction, matched by

@@ -14,7 +14,7 @@ from django.db import transaction
 
 from embeddings import services as embedding
 from embeddings.models import Chunk
-from faq.importers import ImportRefused, import_rows, parse_file
+from faq.importers import ImportRefused, Limits, import_rows, parse_file
 from faq.importers.rows import Progress
 from faq.models import Collection
 from faq.search import SearchQuery, search
@@ -83,7 +83,10 @@ def evaluate(
     """Import the corpus into a throwaway collection, run every query, remove it."""
     dataset = dataset_load(directory)
     rows, errors = parse_file(
-        dataset.corpus.name, dataset.corpus.read_bytes(), progress=progress
+        dataset.corpus.name,
+        dataset.corpus.read_bytes(),
+        progress=progress,
+        limits=Limits.for_shell(),
     )
     collection = Collection.objects.create(
         slug=f"eval-{uuid.uuid4().hex[:12]}", name=f"Evaluation of {directory.name}"

@@ -16,3 +16,7 @@ class NotFound(ApplicationError):
 
 class PermissionDenied(ApplicationError):
     status = 403
+
+
+class TooLarge(ApplicationError):
+    status = 413

@@ -49,15 +49,20 @@ def csv_cell(value: object) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     text = str(value)
-    escaped = text.startswith("'") and text[1:].startswith(FORMULA_STARTS)
-    return "'" + text if text.startswith(FORMULA_STARTS) or escaped else text
+    return "'" + text if _runs_as_formula(text) else text
 
 
 def csv_uncell(text: str) -> str:
     """Undo :func:`csv_cell`'s escaping when a CSV is imported."""
-    if text.startswith("'") and text[1:].startswith(FORMULA_STARTS):
-        return text[1:]
-    return text
+    return text[1:] if text.startswith("'") and _runs_as_formula(text[1:]) else text
+
+
+def _runs_as_formula(text: str) -> bool:
+    # Text that already starts with an escaping apostrophe is escaped once more,
+    # so that unescaping gives back exactly what was stored.
+    if text.startswith("'"):
+        return _runs_as_formula(text[1:])
+    return text.startswith(FORMULA_STARTS)
 
 
 def export_response(

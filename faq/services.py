@@ -8,7 +8,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from faq.exceptions import ApplicationError
+from faq.exceptions import ApplicationError, TooLarge
 from faq.importers import ImportReport, RowError, import_rows, parse_row
 from faq.models import ApiKey, Collection, Document, Faq, Item
 
@@ -53,7 +53,7 @@ def items_bulk_upsert(
 ) -> ImportReport:
     """The content API's bulk write: each item checked as an import row is."""
     if len(items) > settings.BULK_MAX_ITEMS:
-        raise ApplicationError(f"At most {settings.BULK_MAX_ITEMS} items per request.")
+        raise TooLarge(f"At most {settings.BULK_MAX_ITEMS} items per request.")
     rows, errors = [], []
     for number, item in enumerate(items, start=1):
         try:

@@ -13,17 +13,20 @@ from django.db import transaction
 from django.db.models import Count, Max
 
 from embeddings.models import Chunk
-from faq.exceptions import ApplicationError
-from faq.importers import ImportRefused, Row, RowError, import_rows, parse_file
+from faq.exceptions import ApplicationError, TooLarge
+from faq.importers import (
+    ImportRefused,
+    Limits,
+    Row,
+    RowError,
+    import_rows,
+    parse_file,
+)
 from faq.models import Collection, ImportFile, ImportJob
 
 Status = ImportJob.Status
 PREVIEW_ROWS = 10
 MAX_REPORTED_ERRORS = 1000
-
-
-class UploadTooLarge(ApplicationError):
-    status = 413
 
 
 def upload_create(
@@ -55,15 +58,15 @@ def upload_check_sizes(files: list[tuple[str, int]]) -> None:
     if not files:
         raise ApplicationError("Choose at least one file.")
     if len(files) > settings.UPLOAD_MAX_FILES:
-        raise UploadTooLarge(f"At most {settings.UPLOAD_MAX_FILES} files at once.")
+        raise TooLarge(f"At most {settings.UPLOAD_MAX_FILES} files at once.")
     for name, size in files:
         if size > settings.UPLOAD_MAX_FILE_BYTES:
-            raise UploadTooLarge(
+            raise TooLarge(
                 f"{name} is {_mb(size)}: files may be at most "
                 f"{_mb(settings.UPLOAD_MAX_FILE_BYTES)}."
             )
     if sum(size for _, size in files) > settings.UPLOAD_MAX_TOTAL_BYTES:
-        raise UploadTooLarge(
+        raise TooLarge(
             f"The upload is over {_mb(settings.UPLOAD_MAX_TOTAL_BYTES)} in all."
         )
 
@@ -147,11 +150,14 @@ def upload_fail(*, job_id: int, message: str) -> None:
 def _read(job: ImportJob) -> tuple[list[Row], list[RowError]]:
     rows: list[Row] = []
     errors: list[RowError] = []
+    limits = Limits(max_file_bytes=settings.UPLOAD_MAX_FILE_BYTES)
     for upload in job.files.all():
         try:
-            found, problems = parse_file(upload.name, bytes(upload.data))
+            found, problems = parse_file(upload.name, bytes(upload.data), limits=limits)
         except ImportRefused as refusal:
-            errors.append(RowError(0, str(refusal), upload.name))
+            # Line 0: the whole file. The message already starts with its name.
+            reason = str(refusal).removeprefix(f"{upload.name}: ")
+            errors.append(RowError(0, reason, upload.name))
             continue
         rows.extend(found)
         errors.extend(problems)

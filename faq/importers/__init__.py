@@ -6,13 +6,14 @@ each row, ``writer`` creates or updates the items in one transaction.
 """
 
 from faq.importers.files import import_path
-from faq.importers.formats import parse_file
+from faq.importers.formats import Limits, parse_file
 from faq.importers.rows import ImportRefused, Row, RowError, parse_row
 from faq.importers.writer import ImportReport, import_rows
 
 __all__ = [
     "ImportRefused",
     "ImportReport",
+    "Limits",
     "Row",
     "RowError",
     "import_path",

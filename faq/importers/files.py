@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from faq.importers.formats import parse_file
+from faq.importers.formats import Limits, parse_file
 from faq.importers.rows import ImportRefused, Progress
 from faq.importers.writer import ImportReport, import_rows
 from faq.models import Collection
@@ -20,7 +20,9 @@ def import_path(
         data = path.read_bytes()
     except OSError as error:
         raise ImportRefused(f"cannot open {path}: {error.strerror}") from None
-    rows, errors = parse_file(path.name, data, progress=progress)
+    rows, errors = parse_file(
+        path.name, data, progress=progress, limits=Limits.for_shell()
+    )
     return import_rows(
         rows,
         collection=collection,

@@ -11,27 +11,7 @@ pytestmark = [
     pytest.mark.slow,
     pytest.mark.django_db(transaction=True),
 ]
-CHROMIUM = "/usr/bin/chromium"
 DEMO = Path(__file__).resolve().parents[2] / "faq" / "demo" / "webapps.jsonl"
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-]
-
-
-@pytest.fixture
-def page(monkeypatch):
-    from playwright.sync_api import sync_playwright
-
-    # Playwright's sync API runs an event loop in this thread; the ORM work is done.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        yield browser.new_page(viewport={"width": 1100, "height": 900})
-        browser.close()
 
 
 def test_a_visitor_finds_an_answer_by_meaning(live_server, page, tmp_path):

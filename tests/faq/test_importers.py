@@ -131,7 +131,7 @@ def test_dry_run_writes_nothing(tmp_path, capsys):
         (
             "notes.docx",
             b"PK\x03\x04",
-            "only JSON Lines (.jsonl) files can be imported yet",
+            "is a Word document; save it as PDF or HTML",
         ),
     ],
 )

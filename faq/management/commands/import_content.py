@@ -12,7 +12,8 @@ from faq.services import collection_get_or_create
 
 class Command(BaseCommand):
     help = (
-        "Import FAQs and documents from a JSON Lines file (ours or BEIR corpus.jsonl)."
+        "Import FAQs and documents from a file: CSV, TSV, JSON, JSON Lines, BEIR "
+        "corpus.jsonl, Markdown, text, HTML, PDF, or a ZIP of these."
     )
 
     def add_arguments(self, parser: Any) -> None:
