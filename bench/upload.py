@@ -36,6 +36,7 @@ def faq_rows(count: int) -> list[dict[str, str]]:
             suffix = f" (part {part + 1})" if part else ""
             rows.append(
                 {
+                    "external_id": f"{doc['_id']}-{part}",
                     "question": doc["title"] + suffix,
                     "answer": answer,
                     "category": "bench",
@@ -48,7 +49,7 @@ def faq_rows(count: int) -> list[dict[str, str]]:
 
 def as_csv(rows: list[dict[str, str]]) -> bytes:
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=["question", "answer", "category"])
+    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
     writer.writeheader()
     writer.writerows(rows)
     return buffer.getvalue().encode()
