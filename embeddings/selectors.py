@@ -19,33 +19,87 @@ class ChunkHit:
     field: str
     position: int
     text: str
-    score: float
+    cosine: float  # to the query, whichever leg found the chunk
+    bm25: float | None = None  # None: the keyword leg did not find it
+    coverage: float = 0.0  # BM25 over the query's summed idf (see keywords.search)
+
+
+LEGS = ("dense", "keyword")
+
+
+def chunks_search(
+    query: str, *, partitions: list[str], k: int, legs: tuple[str, ...] = LEGS
+) -> dict[str, list[ChunkHit]]:
+    """Each leg's ``k`` best chunks for ``query``, best first.
+
+    Every hit carries its cosine to the query, keyword hits included, so that
+    similarity thresholds mean the same in every mode.
+    """
+    if k <= 0 or not partitions:
+        return {leg: [] for leg in legs}
+    vector = encode_query(query)
+    dense = (
+        vectors.reader.search(vector, partitions=partitions, k=k)
+        if "dense" in legs
+        else []
+    )
+    matched = (
+        vectors.reader.match(query, partitions=partitions, k=k)
+        if "keyword" in legs
+        else []
+    )
+    cosine = dict(dense)
+    keyword = {chunk_id: (bm25, coverage) for chunk_id, bm25, coverage in matched}
+    rows = Chunk.objects.defer("vector").in_bulk([*cosine, *keyword])
+    cosine |= _cosines(
+        vector, [rows[i] for i in keyword if i in rows and i not in cosine]
+    )
+    order = {"dense": [i for i, _ in dense], "keyword": [i for i, _, _ in matched]}
+    return {
+        leg: [
+            _hit(row, cosine[chunk_id], *keyword.get(chunk_id, (None, 0.0)))
+            for chunk_id in order[leg]
+            if (row := rows.get(chunk_id)) is not None and chunk_id in cosine
+        ]
+        for leg in legs
+    }
 
 
 def chunks_nearest(query: str, *, partitions: list[str], k: int) -> list[ChunkHit]:
-    """The ``k`` chunks closest in meaning to ``query``, best first, cosine scores."""
-    if k <= 0 or not partitions:
-        return []
-    hits = vectors.reader.search(encode_query(query), partitions=partitions, k=k)
-    rows = Chunk.objects.in_bulk([chunk_id for chunk_id, _ in hits])
-    return [
-        ChunkHit(
-            chunk_id=chunk_id,
-            source_type=row.source_type,
-            source_id=row.source_id,
-            field=row.field,
-            position=row.position,
-            text=row.text,
-            score=score,
-        )
-        for chunk_id, score in hits
-        if (row := rows.get(chunk_id)) is not None
-    ]
+    """The ``k`` chunks closest in meaning to ``query``, best first."""
+    return chunks_search(query, partitions=partitions, k=k, legs=("dense",))["dense"]
+
+
+def _hit(row: Chunk, cosine: float, bm25: float | None, coverage: float) -> ChunkHit:
+    return ChunkHit(
+        chunk_id=row.pk,
+        source_type=row.source_type,
+        source_id=row.source_id,
+        field=row.field,
+        position=row.position,
+        text=row.text,
+        cosine=cosine,
+        bm25=bm25,
+        coverage=coverage,
+    )
+
+
+def _cosines(vector: np.ndarray, rows: list[Chunk]) -> dict[int, float]:
+    """Cosines of chunks the dense leg did not return, from their stored vectors."""
+    found = {}
+    for row in rows:
+        loaded = vectors.reader.get(row.partition)
+        if loaded is not None:
+            try:
+                found[row.pk] = float(loaded.vectors.reconstruct(row.pk) @ vector)
+            except RuntimeError:
+                continue  # not in this version of the index yet
+    return found
 
 
 def partition_size(partition: str) -> int:
     loaded = vectors.reader.get(partition)
-    return loaded[1].ntotal if loaded else 0
+    return loaded.vectors.ntotal if loaded else 0
 
 
 def index_status() -> dict[str, object]:
@@ -77,7 +131,7 @@ def chunks_neighbours(
     )
     if loaded is None or not rows:
         return []
-    index = loaded[1]
+    index = loaded.vectors
     matrix = np.vstack(
         [np.frombuffer(cast(bytes, blob), np.float32) for _, blob in rows]
     )

@@ -12,7 +12,7 @@ from django.conf import settings
 from django.db import models, transaction
 from django.db.models import F
 
-from embeddings import vectors
+from embeddings import keywords, vectors
 from embeddings.chunking import chunk_text, content_hash
 from embeddings.encoders import get_encoder
 from embeddings.models import Chunk
@@ -207,8 +207,10 @@ def index_sync(partition: str) -> vectors.Manifest | None:
     model = get_encoder().name
     with vectors.writer_lock(partition):
         manifest, index = vectors.load_published(partition)
-        if index is None or manifest is None or manifest.model != model:
+        stale = manifest is None or manifest.model != model
+        if index is None or stale or keywords.open_index(partition) is None:
             return _index_build(partition, model=model, previous=manifest)
+        assert manifest is not None
         stored = set(_embedded(partition, model).values_list("pk", flat=True))
         indexed = set(vectors.index_ids(index).tolist())
         removed, added = indexed - stored, sorted(stored - indexed)
@@ -216,8 +218,11 @@ def index_sync(partition: str) -> vectors.Manifest | None:
             return manifest
         if removed:
             index.remove_ids(np.fromiter(removed, dtype=np.int64))
-        ids, matrix = _vectors_of(Chunk.objects.filter(pk__in=added), index.d)
+        ids, matrix, texts = _rows_of(Chunk.objects.filter(pk__in=added), index.d)
         index.add_with_ids(matrix, ids)
+        keywords.apply(
+            partition, removed=removed, added=zip(ids.tolist(), texts, strict=True)
+        )
         return vectors.publish(partition, index, model=model, previous=manifest.version)
 
 
@@ -235,8 +240,9 @@ def _index_build(
 ) -> vectors.Manifest:
     dimension = get_encoder().dimension
     index = vectors.new_index(dimension)
-    ids, matrix = _vectors_of(_embedded(partition, model), dimension)
+    ids, matrix, texts = _rows_of(_embedded(partition, model), dimension)
     index.add_with_ids(matrix, ids)
+    keywords.apply(partition, added=zip(ids.tolist(), texts, strict=True), rebuild=True)
     return vectors.publish(
         partition, index, model=model, previous=previous.version if previous else 0
     )
@@ -248,13 +254,14 @@ def _embedded(partition: str, model: str) -> Any:
     )
 
 
-def _vectors_of(chunks: Any, dimension: int) -> tuple[np.ndarray, np.ndarray]:
-    rows = list(chunks.order_by("pk").values_list("pk", "vector"))
-    ids = np.fromiter((pk for pk, _ in rows), dtype=np.int64, count=len(rows))
+def _rows_of(chunks: Any, dimension: int) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Ids, vectors and texts of chunks, in id order."""
+    rows = list(chunks.order_by("pk").values_list("pk", "vector", "text"))
+    ids = np.fromiter((pk for pk, _, _ in rows), dtype=np.int64, count=len(rows))
     matrix = np.empty((len(rows), dimension), dtype=np.float32)
-    for i, (_, blob) in enumerate(rows):
+    for i, (_, blob, _) in enumerate(rows):
         matrix[i] = np.frombuffer(blob, dtype=np.float32)
-    return ids, matrix
+    return ids, matrix, [text for _, _, text in rows]
 
 
 def stored_partitions() -> list[str]:

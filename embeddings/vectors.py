@@ -18,6 +18,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import threading
 import time
 from collections.abc import Iterator
@@ -160,6 +161,7 @@ def remove_partition(partition: str) -> None:
         (directory / MANIFEST).unlink(missing_ok=True)
         for old in directory.glob("vectors-*.faiss"):
             old.unlink()
+        shutil.rmtree(directory / "keywords", ignore_errors=True)
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
@@ -179,14 +181,23 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
+@dataclass(frozen=True)
+class Loaded:
+    """One published version of a partition: its vectors and its keyword index."""
+
+    manifest: Manifest
+    vectors: Any
+    keywords: Any | None
+
+
 class IndexReader:
     """A process's read-only view of every partition, swapped when republished."""
 
     def __init__(self) -> None:
-        self._loaded: dict[str, tuple[tuple[int, int], Manifest, Any]] = {}
+        self._loaded: dict[str, tuple[tuple[int, int], Loaded]] = {}
         self._lock = threading.Lock()
 
-    def get(self, partition: str) -> tuple[Manifest, Any] | None:
+    def get(self, partition: str) -> Loaded | None:
         try:
             stat = (partition_dir(partition) / MANIFEST).stat()
         except FileNotFoundError:
@@ -195,13 +206,16 @@ class IndexReader:
         key = (stat.st_mtime_ns, stat.st_ino)
         cached = self._loaded.get(partition)
         if cached and cached[0] == key:
-            return cached[1], cached[2]
+            return cached[1]
         with self._lock:
             manifest, index = load_published(partition)
             if manifest is None:
                 return None
-            self._loaded[partition] = (key, manifest, index)
-            return manifest, index
+            from embeddings import keywords
+
+            loaded = Loaded(manifest, index, keywords.open_index(partition))
+            self._loaded[partition] = (key, loaded)
+            return loaded
 
     def search(
         self, vector: np.ndarray, *, partitions: list[str], k: int
@@ -211,15 +225,30 @@ class IndexReader:
         hits: list[tuple[int, float]] = []
         for partition in partitions:
             loaded = self.get(partition)
-            if loaded is None or loaded[1].ntotal == 0:
+            if loaded is None or loaded.vectors.ntotal == 0:
                 continue
-            scores, ids = loaded[1].search(query, min(k, loaded[1].ntotal))
+            scores, ids = loaded.vectors.search(query, min(k, loaded.vectors.ntotal))
             hits.extend(
                 (int(i), float(s))
                 for i, s in zip(ids[0], scores[0], strict=True)
                 if i >= 0
             )
         hits.sort(key=lambda hit: -hit[1])
+        return hits[:k]
+
+    def match(
+        self, text: str, *, partitions: list[str], k: int
+    ) -> list[tuple[int, float, float]]:
+        """The ``k`` best keyword matches over the partitions, as (id, BM25, coverage),
+        ordered by coverage, which compares across partitions."""
+        from embeddings import keywords
+
+        hits: list[tuple[int, float, float]] = []
+        for partition in partitions:
+            loaded = self.get(partition)
+            if loaded is not None and loaded.keywords is not None:
+                hits.extend(keywords.search(loaded.keywords, text, k=k))
+        hits.sort(key=lambda hit: -hit[2])
         return hits[:k]
 
     def clear(self) -> None:

@@ -10,6 +10,7 @@ from faq.auth import ApiKeyAuth, api_key
 from faq.exports import export_response
 from faq.models import Collection, Document, Faq, Item
 from faq.search import SearchQuery, search
+from faq.snippets import highlight
 
 router = Router(tags=["search"])
 content = Router(tags=["content"], auth=ApiKeyAuth())
@@ -35,12 +36,17 @@ def _check(
 def search_items(
     request: HttpRequest, params: Query[schemas.SearchParams]
 ) -> dict[str, Any]:
-    found = search(SearchQuery(**params.dict()))
+    found = search(SearchQuery(**params.dict(exclude_none=True)))
     return {
         "query": found.query.q,
         "mode": found.query.mode,
+        "fusion": found.query.fusion if found.query.mode == "hybrid" else None,
         "took_ms": round(found.took_ms, 2),
-        "results": found.results,
+        "confident": found.confident,
+        "results": [
+            {**r.__dict__, "snippet_html": highlight(r.snippet, found.terms)}
+            for r in found.results
+        ],
     }
 
 

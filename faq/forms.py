@@ -19,6 +19,14 @@ class SearchForm(forms.Form):
         ],
     )
     category = forms.ChoiceField(required=False)
+    mode = forms.ChoiceField(
+        required=False,
+        choices=[
+            ("", "Best match (hybrid)"),
+            ("dense", "By meaning"),
+            ("keyword", "By keywords"),
+        ],
+    )
     min_score = forms.FloatField(
         required=False, min_value=-1, max_value=1, label="Minimum score"
     )

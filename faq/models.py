@@ -13,6 +13,11 @@ class Collection(models.Model):
     name = models.CharField(max_length=200)
     slug = models.SlugField(max_length=100, unique=True)
     description = models.TextField(blank=True)
+    confidence_threshold = models.FloatField(
+        default=0.45,
+        help_text="Below this cosine similarity the best answer is not a confident "
+        "one: the search page says so and shows the nearest results.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -122,7 +127,14 @@ class Document(Item):
             raise ValidationError("A document needs a title or a body.")
 
     def embedding_passages(self) -> list[Passage]:
-        return [Passage("body", self.body, prefix=self.title)]
+        pages = self.body.split("\f")  # PDFs keep a form feed between pages
+        if len(pages) == 1:
+            return [Passage("body", self.body, prefix=self.title)]
+        return [
+            Passage(f"page {number}", page, prefix=self.title)
+            for number, page in enumerate(pages, start=1)
+            if page.strip()
+        ]
 
 
 class ApiKey(models.Model):

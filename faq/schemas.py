@@ -6,19 +6,30 @@ from ninja import Field, Schema
 
 
 class SearchParams(Schema):
-    q: str = Field(
-        ..., min_length=1, max_length=2000, description="The question, in any words."
-    )
+    q: str = Field(..., min_length=1, max_length=2000, description="The question.")
     collection: str | None = Field(
-        None, description="A collection's slug; all when empty."
+        None, description="A collection's slug; all if empty."
     )
     kind: Literal["faq", "document"] | None = None
     category: str | None = None
     k: int = Field(10, ge=1, le=100, description="How many results.")
     min_score: float | None = Field(
-        None, ge=-1, le=1, description="Drop results below this cosine similarity."
+        None,
+        ge=-1,
+        le=1,
+        description="Drop results whose best chunk's cosine similarity to the query "
+        "is below this. The same scale in every mode.",
     )
-    mode: Literal["dense"] = "dense"
+    mode: Literal["hybrid", "dense", "keyword"] | None = Field(
+        None, description="hybrid (the default), dense (meaning) or keyword (BM25)."
+    )
+    fusion: Literal["boost", "relative", "rrf", "distribution"] | None = Field(
+        None, description="How hybrid fuses the legs; the default is a setting."
+    )
+    weight: float | None = Field(
+        None, ge=0, le=1, description="The keyword leg's weight in hybrid fusion."
+    )
+    explain: bool = Field(False, description="Say how each fused score was computed.")
 
 
 class SearchHit(Schema):
@@ -26,22 +37,39 @@ class SearchHit(Schema):
     id: int
     title: str
     answer: str
-    snippet: str
+    snippet: str = Field(..., description="The passage that matches best, plain text.")
+    snippet_html: str = Field(
+        ..., description="The snippet HTML-escaped, with query words in <mark>."
+    )
     matched: str = Field(
-        ..., description="question, answer or body: the best chunk's field"
+        ...,
+        description="The best chunk's field: question, answer, "
+        "body, or 'page N' of a PDF.",
     )
     url: str
     category: str
     collection: str
     score: float = Field(
-        ..., description="Cosine similarity of the best chunk, -1 to 1."
+        ...,
+        description="What the mode ranks by: cosine (dense), "
+        "BM25 (keyword) or the fused score (hybrid).",
     )
+    cosine: float = Field(..., description="Cosine similarity of the best chunk.")
+    dense_rank: int | None
+    keyword_score: float | None = Field(..., description="BM25 of the best chunk.")
+    keyword_rank: int | None
+    explanation: str | None
 
 
 class SearchOut(Schema):
     query: str
     mode: str
+    fusion: str | None
     took_ms: float
+    confident: bool = Field(
+        ...,
+        description="Does the best result clear the collection's confidence threshold?",
+    )
     results: list[SearchHit]
 
 

@@ -1,17 +1,21 @@
-"""The search service every front end uses: validate, embed, search, group, filter."""
+"""The search service every front end uses: validate, search both legs, fuse, group,
+filter, and explain."""
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from django.conf import settings
 
-from embeddings.selectors import ChunkHit, chunks_nearest, partition_size
+from embeddings.fusion import DEFAULT_WEIGHTS, METHODS, Fused
+from embeddings.selectors import ChunkHit, chunks_search, partition_size
 from faq.exceptions import ApplicationError, NotFound
 from faq.models import Collection, Document, Faq, Item
+from faq.snippets import best_passage
 
 KINDS = ("faq", "document")
-MODES = ("dense",)
-SNIPPET_CHARS = 400
+MODES = ("hybrid", "dense", "keyword")
+FUSIONS = tuple(METHODS)
+Source = tuple[str, int]
 
 
 @dataclass(frozen=True)
@@ -22,7 +26,11 @@ class SearchQuery:
     category: str | None = None
     k: int = 10
     min_score: float | None = None
-    mode: str = "dense"
+    mode: str = ""  # empty: settings.SEARCH_MODE
+    fusion: str = ""  # empty: settings.SEARCH_FUSION
+    weight: float | None = None  # the keyword leg's weight; None: the default
+    explain: bool = False
+    snippets: bool = True
 
 
 @dataclass(frozen=True)
@@ -31,13 +39,18 @@ class SearchResult:
     id: int
     title: str
     answer: str  # a FAQ's whole answer; empty for documents
-    snippet: str  # the best matching chunk, trimmed
-    matched: str  # the field of the best chunk: question, answer or body
+    snippet: str  # the passage of the best chunk that matches the query best
+    matched: str  # the best chunk's field: question, answer, body or "page N"
     chunk_id: int
     url: str
     category: str
     collection: str
-    score: float
+    score: float  # what the mode ranks by (fused in hybrid)
+    cosine: float  # the best chunk's cosine similarity to the query, any mode
+    dense_rank: int | None
+    keyword_score: float | None  # BM25 of the best keyword chunk
+    keyword_rank: int | None
+    explanation: str | None
     item: Item = field(repr=False, compare=False)
 
 
@@ -46,6 +59,16 @@ class SearchResponse:
     query: SearchQuery
     results: list[SearchResult]
     took_ms: float
+    terms: list[str]  # the query's analysed terms, for highlighting
+
+    @property
+    def confident(self) -> bool:
+        """Does the best result clear the collection's confidence threshold?"""
+        if not self.results:
+            return False
+        best = self.results[0]
+        threshold = best.item.collection.confidence_threshold
+        return max(r.cosine for r in self.results) >= threshold
 
 
 def search(query: SearchQuery) -> SearchResponse:
@@ -54,18 +77,19 @@ def search(query: SearchQuery) -> SearchResponse:
     collections = _collections(query.collection)
     partitions = [c.partition for c in collections]
     results = _search_grouped(query, partitions, {c.pk: c for c in collections})
-    return SearchResponse(query, results, (time.perf_counter() - started) * 1000)
+    from embeddings.keywords import query_terms
+
+    took = (time.perf_counter() - started) * 1000
+    return SearchResponse(query, results, took, query_terms(query.q))
 
 
 def search_validate(query: SearchQuery) -> SearchQuery:
     q = " ".join(query.q.split())
     if not q:
         raise ApplicationError("Type a question to search for.")
-    if len(q) > settings.SEARCH_MAX_QUERY_LENGTH:
-        raise ApplicationError(
-            "The query is too long: "
-            f"at most {settings.SEARCH_MAX_QUERY_LENGTH} characters."
-        )
+    limit = settings.SEARCH_MAX_QUERY_LENGTH
+    if len(q) > limit:
+        raise ApplicationError(f"The query is too long: at most {limit} characters.")
     if not 1 <= query.k <= settings.SEARCH_MAX_RESULTS:
         raise ApplicationError(
             f"k must be between 1 and {settings.SEARCH_MAX_RESULTS}."
@@ -76,9 +100,19 @@ def search_validate(query: SearchQuery) -> SearchQuery:
         )
     if query.kind and query.kind not in KINDS:
         raise ApplicationError(f"kind must be one of {', '.join(KINDS)}.")
-    if query.mode not in MODES:
+    mode = query.mode or settings.SEARCH_MODE
+    if mode not in MODES:
         raise ApplicationError(f"mode must be one of {', '.join(MODES)}.")
-    return SearchQuery(**{**query.__dict__, "q": q})
+    fusion = query.fusion or settings.SEARCH_FUSION
+    if fusion not in FUSIONS:
+        raise ApplicationError(f"fusion must be one of {', '.join(FUSIONS)}.")
+    weight = query.weight
+    if weight is None:
+        default = fusion == settings.SEARCH_FUSION
+        weight = settings.SEARCH_KEYWORD_WEIGHT if default else DEFAULT_WEIGHTS[fusion]
+    if not 0 <= weight <= 1:
+        raise ApplicationError("weight (of the keyword leg) must be between 0 and 1.")
+    return replace(query, q=q, mode=mode, fusion=fusion, weight=weight)
 
 
 def _collections(slug: str | None) -> list[Collection]:
@@ -93,86 +127,126 @@ def _collections(slug: str | None) -> list[Collection]:
 def _search_grouped(
     query: SearchQuery, partitions: list[str], collections: dict[int, Collection]
 ) -> list[SearchResult]:
-    """Ask for more chunks until ``k`` items pass the filters or the index runs out."""
+    """Ask each leg for more chunks until ``k`` items pass the filters or the
+    indexes run out."""
+    legs = ("dense", "keyword") if query.mode == "hybrid" else (query.mode,)
     available = sum(partition_size(p) for p in partitions)
-    fetch = query.k * 4
+    fetch = max(query.k * 4, settings.SEARCH_CANDIDATES)
     while True:
-        hits = chunks_nearest(query.q, partitions=partitions, k=fetch)
+        hits = chunks_search(query.q, partitions=partitions, k=fetch, legs=legs)
         results = _results(query, hits, collections)
-        exhausted = fetch >= available or (
-            query.min_score is not None
-            and bool(hits)
-            and hits[-1].score < query.min_score
-        )
-        if len(results) >= query.k or exhausted:
+        if len(results) >= query.k or fetch >= available:
             return results[: query.k]
         fetch *= 4
 
 
 def _results(
-    query: SearchQuery, hits: list[ChunkHit], collections: dict[int, Collection]
+    query: SearchQuery,
+    hits: dict[str, list[ChunkHit]],
+    collections: dict[int, Collection],
 ) -> list[SearchResult]:
-    best: dict[tuple[str, int], ChunkHit] = {}
-    for hit in hits:  # best first, so the first chunk of a source is its best
-        if query.min_score is None or hit.score >= query.min_score:
-            best.setdefault((hit.source_type, hit.source_id), hit)
-    items = _items(query, best)
+    # Each leg's hits are best first, so a source's first chunk is its best.
+    best = {leg: _best_per_source(leg_hits) for leg, leg_hits in hits.items()}
+    ranked = _rank(query, best)
+    items = _items(query, [source for source, _ in ranked])
+    ranks = {leg: {s: r for r, s in enumerate(b, start=1)} for leg, b in best.items()}
     results = []
-    for (source_type, source_id), hit in best.items():
-        item = items.get((source_type, source_id))
-        if item is not None:
-            results.append(_result(item, hit, collections[item.collection_id]))
+    for source, fused in ranked:
+        item = items.get(source)
+        chunk = _snippet_chunk(best, source)
+        if item is None or (
+            query.min_score is not None and chunk.cosine < query.min_score
+        ):
+            continue
+        results.append(
+            _result(
+                query, item, chunk, fused, best, ranks, collections[item.collection_id]
+            )
+        )
     return results
 
 
-def _items(
-    query: SearchQuery, best: dict[tuple[str, int], ChunkHit]
-) -> dict[tuple[str, int], Item]:
+def _best_per_source(hits: list[ChunkHit]) -> dict[Source, ChunkHit]:
+    best: dict[Source, ChunkHit] = {}
+    for hit in hits:
+        best.setdefault((hit.source_type, hit.source_id), hit)
+    return best
+
+
+def _rank(
+    query: SearchQuery, best: dict[str, dict[Source, ChunkHit]]
+) -> list[tuple[Source, Fused]]:
+    if query.mode == "dense":
+        scored = {s: Fused(h.cosine, "cosine") for s, h in best["dense"].items()}
+    elif query.mode == "keyword":
+        scored = {s: Fused(h.bm25 or 0.0, "bm25") for s, h in best["keyword"].items()}
+    else:
+        coverage = {s: h.coverage for s, h in best["keyword"].items()}
+        dense = {s: h.cosine for s, h in best["dense"].items()}
+        if query.fusion == "boost":  # every candidate's cosine, from either leg
+            dense = {s: _snippet_chunk(best, s).cosine for s in dense.keys() | coverage}
+        fuse = METHODS[query.fusion]
+        scored = fuse(dense, coverage, weight=query.weight)  # type: ignore[assignment]
+    return sorted(scored.items(), key=lambda pair: -pair[1].score)
+
+
+def _snippet_chunk(best: dict[str, dict[Source, ChunkHit]], source: Source) -> ChunkHit:
+    """The chunk to show: the one closest in meaning, else the keyword match."""
+    candidates = [leg[source] for leg in best.values() if source in leg]
+    return max(candidates, key=lambda hit: hit.cosine)
+
+
+def _items(query: SearchQuery, sources: list[Source]) -> dict[Source, Item]:
     """Fetch the items behind the hits that pass the filters: one query per kind."""
-    found: dict[tuple[str, int], Item] = {}
+    found: dict[Source, Item] = {}
     for model in (Faq, Document):
         if query.kind and query.kind != model.kind:
             continue
         label = model._meta.label_lower
-        ids = [source_id for source_type, source_id in best if source_type == label]
-        items = model.objects.filter(pk__in=ids, published=True)
+        ids = [source_id for source_type, source_id in sources if source_type == label]
+        items = model._default_manager.filter(pk__in=ids, published=True)
         if query.category:
             items = items.filter(category=query.category)
-        found.update(((label, item.pk), item) for item in items)
+        found.update(
+            ((label, item.pk), item) for item in items.select_related("collection")
+        )
     return found
 
 
-def _result(item: Item, hit: ChunkHit, collection: Collection) -> SearchResult:
+def _result(
+    query: SearchQuery,
+    item: Item,
+    chunk: ChunkHit,
+    fused: Fused,
+    best: dict[str, dict[Source, ChunkHit]],
+    ranks: dict[str, dict[Source, int]],
+    collection: Collection,
+) -> SearchResult:
+    source = (chunk.source_type, chunk.source_id)
+    keyword_hit = best.get("keyword", {}).get(source)
     return SearchResult(
         kind=item.kind,
         id=item.pk,
         title=str(item),
         answer=item.answer if isinstance(item, Faq) else "",
-        snippet=_trim(_without_prefix(hit.text, str(item))),
-        matched=hit.field,
-        chunk_id=hit.chunk_id,
+        snippet=best_passage(chunk.text, query.q, title=str(item))
+        if query.snippets
+        else "",
+        matched=chunk.field,
+        chunk_id=chunk.chunk_id,
         url=item.get_absolute_url(),
         category=item.category,
         collection=collection.slug,
-        score=round(hit.score, 4),
+        score=round(fused.score, 4),
+        cosine=round(max(h[source].cosine for h in best.values() if source in h), 4),
+        dense_rank=ranks.get("dense", {}).get(source),
+        keyword_score=round(keyword_hit.bm25, 4)
+        if keyword_hit and keyword_hit.bm25
+        else None,
+        keyword_rank=ranks.get("keyword", {}).get(source),
+        explanation=fused.how if query.explain else None,
         item=item,
     )
-
-
-def _without_prefix(text: str, title: str) -> str:
-    """Chunks carry their title for context; the snippet need not repeat it."""
-    return (
-        text[len(title) :].lstrip()
-        if title and text.startswith(title) and text != title
-        else text
-    )
-
-
-def _trim(text: str) -> str:
-    if len(text) <= SNIPPET_CHARS:
-        return text
-    cut = text.rfind(" ", 0, SNIPPET_CHARS)
-    return text[: cut if cut > 0 else SNIPPET_CHARS] + "…"
 
 
 def search_warm_up() -> None:

@@ -47,10 +47,10 @@ def test_inner_product_on_unit_vectors_is_cosine():
 def test_reader_swaps_in_a_new_version_and_keeps_serving_its_copy(index_dir):
     matrix = unit(4)
     publish([1, 2], matrix[:2])
-    served = vectors.reader.get("p")[1]
+    served = vectors.reader.get("p").vectors
     publish([1, 2, 3, 4], matrix, previous=1)
     assert served.ntotal == 2  # the old copy was not touched
-    assert vectors.reader.get("p")[1].ntotal == 4
+    assert vectors.reader.get("p").vectors.ntotal == 4
 
 
 def test_old_versions_are_pruned(index_dir):

@@ -18,28 +18,46 @@ def writer(collection) -> str:
     return api_key_create(name="sync", permission="write", collection=collection)[1]
 
 
-def test_search_returns_ranked_results_with_scores(make_faq):
+def test_search_returns_ranked_results_with_every_score(make_faq):
     make_faq("How do I reset my password?", "Use the reset link.", category="Account")
     make_faq("Where is my invoice?", "Under Billing.")
-    response = client.get("/search", query_params={"q": "forgot my password", "k": 1})
+    response = client.get(
+        "/search", query_params={"q": "forgot my password", "k": 1, "explain": True}
+    )
     assert response.status_code == 200
     body = response.json()
-    assert body["query"] == "forgot my password"
-    assert body["mode"] == "dense"
-    [hit] = body["results"]
-    assert hit == {
+    [hit] = body.pop("results")
+    assert body | {"took_ms": 0} == {
+        "query": "forgot my password",
+        "mode": "hybrid",
+        "fusion": "boost",
+        "took_ms": 0,
+        "confident": True,
+    }
+    faq = Faq.objects.get(question__startswith="How do I reset")
+    assert hit | {"cosine": 0, "keyword_score": 0, "score": 0, "explanation": ""} == {
         "kind": "faq",
-        "id": Faq.objects.get(question__startswith="How do I reset").pk,
+        "id": faq.pk,
         "title": "How do I reset my password?",
         "answer": "Use the reset link.",
         "snippet": "How do I reset my password?",
+        "snippet_html": "How do I reset <mark>my</mark> <mark>password</mark>?",
         "matched": "question",
-        "url": f"/faq/{hit['id']}/",
+        "url": f"/faq/{faq.pk}/",
         "category": "Account",
         "collection": "help",
-        "score": hit["score"],
+        "score": 0,
+        "cosine": 0,
+        "dense_rank": 1,
+        "keyword_score": 0,
+        "keyword_rank": 1,
+        "explanation": "",
     }
-    assert 0.5 < hit["score"] <= 1
+    assert 0.5 < hit["cosine"] <= 1 and hit["keyword_score"] > 0
+    assert hit["explanation"] == (
+        f"boost: {hit['cosine']:.4f} + 0.15*{hit['explanation'].split('*')[1]}"
+    )
+    assert hit["score"] > hit["cosine"]
 
 
 @pytest.mark.parametrize(
@@ -53,6 +71,8 @@ def test_search_returns_ranked_results_with_scores(make_faq):
         ({"q": "hi", "min_score": 2}, 422, None),
         ({"q": "hi", "kind": "video"}, 422, None),
         ({"q": "hi", "mode": "magic"}, 422, None),
+        ({"q": "hi", "fusion": "magic"}, 422, None),
+        ({"q": "hi", "weight": 1.5}, 422, None),
         ({"q": "hi", "collection": "nope"}, 404, "There is no collection 'nope'."),
     ],
 )

@@ -70,7 +70,7 @@ def test_evaluate_runs_the_whole_pipeline_and_cleans_up(tmp_path, capsys):
         "latency_ms_p50": 0,
         "latency_ms_p95": 0,
         "dataset": "tiny",
-        "mode": "dense",
+        "mode": "hybrid",
         "documents": 3,
         "index_seconds": 0,
     }

@@ -119,7 +119,8 @@ def test_a_long_document_is_chunked_and_returned_once(collection, committed):
     assert [(r.kind, r.title) for r in results] == [("document", "Company handbook")]
     best = Chunk.objects.get(pk=results[0].chunk_id)
     assert "Pets are welcome" in best.text  # the best chunk, deep in the text
-    assert results[0].snippet.startswith(best.text[len("Company handbook ") :][:100])
+    snippet = results[0].snippet.removeprefix("… ").removesuffix(" …")
+    assert snippet in " ".join(best.text.split())  # a passage of the best chunk
 
 
 def test_search_filters_by_collection_kind_category_and_min_score(
@@ -141,8 +142,10 @@ def test_search_filters_by_collection_kind_category_and_min_score(
     assert titles(query, collection="other") == ["How do I change my password?"]
     assert titles(query, kind="document") == ["Password policy"]
     assert titles(query, category="Account") == ["How do I reset my password?"]
-    scores = [r.score for r in search(SearchQuery(q=query)).results]
-    threshold = (scores[0] + scores[1]) / 2
+    cosines = sorted(
+        (r.cosine for r in search(SearchQuery(q=query)).results), reverse=True
+    )
+    threshold = (cosines[0] + cosines[1]) / 2
     assert len(titles(query, min_score=threshold)) == 1
 
 

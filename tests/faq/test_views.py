@@ -13,9 +13,10 @@ def test_the_search_page_works_without_javascript(client, make_faq):
     assert page.status_code == 200
     html = page.content.decode()
     assert '<form class="search" method="get"' in html
-    assert "How do I reset my password?" in html
+    assert "How do <mark>I</mark> reset <mark>my</mark> <mark>password</mark>?" in html
     assert "Use the reset link on the login page." in html
     assert '<option value="Account">Account</option>' in html
+    assert '<option value="keyword">By keywords</option>' in html
     assert 'class="score"' in html
 
 
@@ -46,7 +47,10 @@ def test_stored_text_is_escaped(client, make_faq):
     )
     html = client.get("/", {"q": "scripts"}).content.decode()
     assert "<script>alert" not in html
-    assert "&lt;script&gt;alert(&quot;q&quot;)&lt;/script&gt;" in html
+    assert (
+        "&lt;<mark>script</mark>&gt;alert(&quot;q&quot;)&lt;/<mark>script</mark>&gt; "
+        "<mark>scripts</mark>?" in html
+    )
     assert "&lt;img src=x onerror=&quot;alert(1)&quot;&gt; &amp; more" in html
 
 
@@ -55,7 +59,7 @@ def test_htmx_requests_get_only_the_results(client, make_faq):
     html = client.get(
         "/", {"q": "password"}, headers={"HX-Request": "true"}
     ).content.decode()
-    assert "How do I reset my password?" in html
+    assert "How do I reset my <mark>password</mark>?" in html
     assert "<html" not in html
 
 

@@ -18,7 +18,12 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: Any) -> None:
         parser.add_argument("directory", type=Path)
-        parser.add_argument("--mode", choices=MODES, default=MODES[0])
+        parser.add_argument(
+            "--mode",
+            choices=[*MODES, "all"],
+            default=MODES[0],
+            help="all: every mode on one import of the corpus",
+        )
         parser.add_argument(
             "--json", action="store_true", help="end with one JSON line"
         )
@@ -33,11 +38,15 @@ class Command(BaseCommand):
             if options["max_chunks"] < 0:
                 raise CommandError("--max-chunks must be 0 (no limit) or more")
             settings.EMBEDDINGS_MAX_CHUNKS = options["max_chunks"]  # this process only
+        modes = list(MODES) if mode == "all" else [mode]
         try:
-            result = evaluate(directory, mode=mode, progress=progress)
+            results = evaluate(directory, modes=modes, progress=progress)
         except ImportRefused as error:
             raise CommandError(str(error)) from None
-        for key, value in result.items():
-            self.stdout.write(f"{key:>16}  {value}")
+        for result in results:
+            for key, value in result.items():
+                self.stdout.write(f"{key:>16}  {value}")
+            self.stdout.write("")
         if options["json"]:
-            self.stdout.write(json.dumps(result))
+            for result in results:  # one object a line; the last is the last mode
+                self.stdout.write(json.dumps(result))
