@@ -97,14 +97,9 @@ class Keyword:
         import tantivy as tv
 
         self.tv = tv
-        self.analyzer = (
-            tv.TextAnalyzerBuilder(tv.Tokenizer.simple())
-            .filter(tv.Filter.remove_long(40))
-            .filter(tv.Filter.lowercase())
-            .filter(tv.Filter.stopword("english"))
-            .filter(tv.Filter.stemmer("english"))
-            .build()
-        )
+        from embeddings.keywords import analyzer
+
+        self.analyzer = analyzer()  # the product's own analysis
         builder = tv.SchemaBuilder()
         builder.add_text_field("text", tokenizer_name="en", index_option="freq")
         builder.add_integer_field("doc", fast=True)  # i64: a Python int is one

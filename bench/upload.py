@@ -24,6 +24,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 SCIFACT = ROOT.parent / "shared" / "data" / "scifact" / "corpus.jsonl"
+FLOOR_SAMPLE = 2000
 
 
 def faq_rows(count: int) -> list[dict[str, str]]:
@@ -79,9 +80,9 @@ def main() -> None:
         ("chunks", result["chunks"]),
         ("upload to searchable (s)", result["seconds"]),
         ("rows per second", result["rows_per_s"]),
-        ("floor: encode the same chunks in-process (s)", result["floor_seconds"]),
+        ("floor: encoding those chunks alone (s)", result["floor_seconds"]),
         ("pipeline over floor", result["ratio_vs_floor"]),
-        ("all rows searchable", result["all_searchable"]),
+        ("probed questions found in the top 3", result["searchable_probes"]),
     ]
     for name, value in table:
         print(f"{name:>46}  {value}")
@@ -122,20 +123,22 @@ def run(count: int, var: Path) -> dict[str, object]:
         worker.terminate()
         worker.wait(60)
     assert progress["status"] == "done", progress
-    sample = rows[:: max(1, count // 50)]
+    probes = rows[:: max(1, count // 50)]
     found = sum(
         r["question"]
         in [x.title for x in search(SearchQuery(q=r["question"], k=3)).results]
-        for r in sample
+        for r in probes
     )
     texts = list(
         Chunk.objects.filter(partition=collection.partition).values_list(
             "text", flat=True
         )
     )
+    # The floor: encoding alone, timed on a sample of the same chunks and scaled.
+    sample = texts[:: max(1, len(texts) // FLOOR_SAMPLE)]
     floor_started = time.perf_counter()
-    get_encoder().encode(texts)
-    floor = time.perf_counter() - floor_started
+    get_encoder().encode(sample)
+    floor = (time.perf_counter() - floor_started) * len(texts) / len(sample)
     return {
         "rows": Faq.objects.filter(collection=collection).count(),
         "chunks": len(texts),
@@ -143,7 +146,7 @@ def run(count: int, var: Path) -> dict[str, object]:
         "rows_per_s": round(count / seconds, 1),
         "floor_seconds": round(floor, 1),
         "ratio_vs_floor": round(seconds / floor, 2),
-        "all_searchable": found == len(sample),
+        "searchable_probes": f"{found}/{len(probes)}",
     }
 
 
