@@ -18,7 +18,6 @@ class ChunkHit:
     source_id: int
     field: str
     position: int
-    text: str
     cosine: float  # to the query, whichever leg found the chunk
     bm25: float | None = None  # None: the keyword leg did not find it
     coverage: float = 0.0  # BM25 over the query's summed idf (see keywords.search)
@@ -50,7 +49,8 @@ def chunks_search(
     )
     cosine = dict(dense)
     keyword = {chunk_id: (bm25, coverage) for chunk_id, bm25, coverage in matched}
-    rows = Chunk.objects.defer("vector").in_bulk([*cosine, *keyword])
+    fields = ("source_type", "source_id", "field", "position", "partition")
+    rows = Chunk.objects.only(*fields).in_bulk([*cosine, *keyword])
     cosine |= _cosines(
         vector, [rows[i] for i in keyword if i in rows and i not in cosine]
     )
@@ -77,7 +77,6 @@ def _hit(row: Chunk, cosine: float, bm25: float | None, coverage: float) -> Chun
         source_id=row.source_id,
         field=row.field,
         position=row.position,
-        text=row.text,
         cosine=cosine,
         bm25=bm25,
         coverage=coverage,
@@ -95,6 +94,10 @@ def _cosines(vector: np.ndarray, rows: list[Chunk]) -> dict[int, float]:
             except RuntimeError:
                 continue  # not in this version of the index yet
     return found
+
+
+def chunk_texts(chunk_ids: list[int]) -> dict[int, str]:
+    return dict(Chunk.objects.filter(pk__in=chunk_ids).values_list("pk", "text"))
 
 
 def partition_size(partition: str) -> int:

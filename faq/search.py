@@ -7,7 +7,7 @@ from dataclasses import dataclass, field, replace
 from django.conf import settings
 
 from embeddings.fusion import DEFAULT_WEIGHTS, METHODS, Fused
-from embeddings.selectors import ChunkHit, chunks_search, partition_size
+from embeddings.selectors import ChunkHit, chunk_texts, chunks_search, partition_size
 from faq.exceptions import ApplicationError, NotFound
 from faq.models import Collection, Document, Faq, Item
 from faq.snippets import best_passage
@@ -136,8 +136,23 @@ def _search_grouped(
         hits = chunks_search(query.q, partitions=partitions, k=fetch, legs=legs)
         results = _results(query, hits, collections)
         if len(results) >= query.k or fetch >= available:
-            return results[: query.k]
+            return _with_snippets(query, results[: query.k])
         fetch *= 4
+
+
+def _with_snippets(
+    query: SearchQuery, results: list[SearchResult]
+) -> list[SearchResult]:
+    """Chunk texts are read only for the results shown, in one query."""
+    if not query.snippets:
+        return results
+    texts = chunk_texts([r.chunk_id for r in results])
+    return [
+        replace(
+            r, snippet=best_passage(texts.get(r.chunk_id, ""), query.q, title=r.title)
+        )
+        for r in results
+    ]
 
 
 def _results(
@@ -229,9 +244,7 @@ def _result(
         id=item.pk,
         title=str(item),
         answer=item.answer if isinstance(item, Faq) else "",
-        snippet=best_passage(chunk.text, query.q, title=str(item))
-        if query.snippets
-        else "",
+        snippet="",  # filled in for the results that are kept (_with_snippets)
         matched=chunk.field,
         chunk_id=chunk.chunk_id,
         url=item.get_absolute_url(),
