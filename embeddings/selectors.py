@@ -1,7 +1,7 @@
 """Reads: nearest chunks to a query, index and chunk health."""
 
 from dataclasses import dataclass
-from typing import cast
+from typing import Any, cast
 
 import numpy as np
 from django.db.models import Count
@@ -24,6 +24,8 @@ class ChunkHit:
 
 
 LEGS = ("dense", "keyword")
+# What a hit needs of its chunk row, in ChunkHit's order; partition last.
+ROW_FIELDS = ("source_type", "source_id", "field", "position", "partition")
 
 
 def chunks_search(
@@ -49,15 +51,18 @@ def chunks_search(
     )
     cosine = dict(dense)
     keyword = {chunk_id: (bm25, coverage) for chunk_id, bm25, coverage in matched}
-    fields = ("source_type", "source_id", "field", "position", "partition")
-    rows = Chunk.objects.only(*fields).in_bulk([*cosine, *keyword])
-    cosine |= _cosines(
-        vector, [rows[i] for i in keyword if i in rows and i not in cosine]
-    )
+    rows = {
+        pk: rest
+        for pk, *rest in Chunk.objects.filter(pk__in=[*cosine, *keyword]).values_list(
+            "pk", *ROW_FIELDS
+        )
+    }
+    missing = [(i, rows[i][-1]) for i in keyword if i in rows and i not in cosine]
+    cosine |= _cosines(vector, missing)
     order = {"dense": [i for i, _ in dense], "keyword": [i for i, _, _ in matched]}
     return {
         leg: [
-            _hit(row, cosine[chunk_id], *keyword.get(chunk_id, (None, 0.0)))
+            _hit(chunk_id, row, cosine[chunk_id], keyword.get(chunk_id))
             for chunk_id in order[leg]
             if (row := rows.get(chunk_id)) is not None and chunk_id in cosine
         ]
@@ -65,32 +70,35 @@ def chunks_search(
     }
 
 
+def _hit(
+    chunk_id: int, row: list[Any], cosine: float, keyword: tuple[float, float] | None
+) -> ChunkHit:
+    source_type, source_id, field, position, _ = row
+    bm25, coverage = keyword or (None, 0.0)
+    return ChunkHit(
+        chunk_id, source_type, source_id, field, position, cosine, bm25, coverage
+    )
+
+
 def chunks_nearest(query: str, *, partitions: list[str], k: int) -> list[ChunkHit]:
     """The ``k`` chunks closest in meaning to ``query``, best first."""
     return chunks_search(query, partitions=partitions, k=k, legs=("dense",))["dense"]
 
 
-def _hit(row: Chunk, cosine: float, bm25: float | None, coverage: float) -> ChunkHit:
-    return ChunkHit(
-        chunk_id=row.pk,
-        source_type=row.source_type,
-        source_id=row.source_id,
-        field=row.field,
-        position=row.position,
-        cosine=cosine,
-        bm25=bm25,
-        coverage=coverage,
-    )
-
-
-def _cosines(vector: np.ndarray, rows: list[Chunk]) -> dict[int, float]:
-    """Cosines of chunks the dense leg did not return, from their stored vectors."""
+def _cosines(vector: np.ndarray, chunks: list[tuple[int, str]]) -> dict[int, float]:
+    """Cosines of (chunk id, partition)s the dense leg did not return, from the
+    vectors in their partition's index."""
     found = {}
-    for row in rows:
-        loaded = vectors.reader.get(row.partition)
-        if loaded is not None:
+    by_partition: dict[str, list[int]] = {}
+    for chunk_id, partition in chunks:
+        by_partition.setdefault(partition, []).append(chunk_id)
+    for partition, ids in by_partition.items():
+        loaded = vectors.reader.get(partition)
+        if loaded is None:
+            continue
+        for chunk_id in ids:
             try:
-                found[row.pk] = float(loaded.vectors.reconstruct(row.pk) @ vector)
+                found[chunk_id] = float(loaded.vectors.reconstruct(chunk_id) @ vector)
             except RuntimeError:
                 continue  # not in this version of the index yet
     return found
