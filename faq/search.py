@@ -74,9 +74,8 @@ class SearchResponse:
 def search(query: SearchQuery) -> SearchResponse:
     started = time.perf_counter()
     query = search_validate(query)
-    collections = _collections(query.collection)
-    partitions = [c.partition for c in collections]
-    results = _search_grouped(query, partitions, {c.pk: c for c in collections})
+    partitions = [c.partition for c in _collections(query.collection)]
+    results = _search_grouped(query, partitions)
     from embeddings.keywords import query_terms
 
     took = (time.perf_counter() - started) * 1000
@@ -124,9 +123,7 @@ def _collections(slug: str | None) -> list[Collection]:
     return [collection]
 
 
-def _search_grouped(
-    query: SearchQuery, partitions: list[str], collections: dict[int, Collection]
-) -> list[SearchResult]:
+def _search_grouped(query: SearchQuery, partitions: list[str]) -> list[SearchResult]:
     """Ask each leg for more chunks until ``k`` items pass the filters or the
     indexes run out."""
     legs = ("dense", "keyword") if query.mode == "hybrid" else (query.mode,)
@@ -134,7 +131,7 @@ def _search_grouped(
     fetch = max(query.k * 4, settings.SEARCH_CANDIDATES)
     while True:
         hits = chunks_search(query.q, partitions=partitions, k=fetch, legs=legs)
-        results = _results(query, hits, collections)
+        results = _results(query, hits)
         if len(results) >= query.k or fetch >= available:
             return _with_snippets(query, results[: query.k])
         fetch *= 4
@@ -158,27 +155,28 @@ def _with_snippets(
 def _results(
     query: SearchQuery,
     hits: dict[str, list[ChunkHit]],
-    collections: dict[int, Collection],
 ) -> list[SearchResult]:
     # Each leg's hits are best first, so a source's first chunk is its best.
     best = {leg: _best_per_source(leg_hits) for leg, leg_hits in hits.items()}
     ranked = _rank(query, best)
-    items = _items(query, [source for source, _ in ranked])
-    ranks = {leg: {s: r for r, s in enumerate(b, start=1)} for leg, b in best.items()}
-    results = []
+    allowed = _passing_filters(query, [source for source, _ in ranked])
+    chosen = []
     for source, fused in ranked:
-        item = items.get(source)
         chunk = _snippet_chunk(best, source)
-        if item is None or (
+        if source not in allowed or (
             query.min_score is not None and chunk.cosine < query.min_score
         ):
             continue
-        results.append(
-            _result(
-                query, item, chunk, fused, best, ranks, collections[item.collection_id]
-            )
-        )
-    return results
+        chosen.append((source, fused, chunk))
+        if len(chosen) == query.k:
+            break
+    items = _items([source for source, _, _ in chosen])
+    ranks = {leg: {s: r for r, s in enumerate(b, start=1)} for leg, b in best.items()}
+    return [
+        _result(query, items[source], chunk, fused, best, ranks)
+        for source, fused, chunk in chosen
+        if source in items
+    ]
 
 
 def _best_per_source(hits: list[ChunkHit]) -> dict[Source, ChunkHit]:
@@ -211,9 +209,10 @@ def _snippet_chunk(best: dict[str, dict[Source, ChunkHit]], source: Source) -> C
     return max(candidates, key=lambda hit: hit.cosine)
 
 
-def _items(query: SearchQuery, sources: list[Source]) -> dict[Source, Item]:
-    """Fetch the items behind the hits that pass the filters: one query per kind."""
-    found: dict[Source, Item] = {}
+def _passing_filters(query: SearchQuery, sources: list[Source]) -> set[Source]:
+    """The candidates that are published and match the filters: ids only, one
+    query per kind, so that only the results kept are loaded whole."""
+    passing: set[Source] = set()
     for model in (Faq, Document):
         if query.kind and query.kind != model.kind:
             continue
@@ -222,9 +221,20 @@ def _items(query: SearchQuery, sources: list[Source]) -> dict[Source, Item]:
         items = model._default_manager.filter(pk__in=ids, published=True)
         if query.category:
             items = items.filter(category=query.category)
-        found.update(
-            ((label, item.pk), item) for item in items.select_related("collection")
-        )
+        passing.update((label, pk) for pk in items.values_list("pk", flat=True))
+    return passing
+
+
+def _items(sources: list[Source]) -> dict[Source, Item]:
+    found: dict[Source, Item] = {}
+    for model in (Faq, Document):
+        label = model._meta.label_lower
+        ids = [source_id for source_type, source_id in sources if source_type == label]
+        if ids:
+            items = model._default_manager.filter(pk__in=ids).select_related(
+                "collection"
+            )
+            found.update(((label, item.pk), item) for item in items)
     return found
 
 
@@ -235,7 +245,6 @@ def _result(
     fused: Fused,
     best: dict[str, dict[Source, ChunkHit]],
     ranks: dict[str, dict[Source, int]],
-    collection: Collection,
 ) -> SearchResult:
     source = (chunk.source_type, chunk.source_id)
     keyword_hit = best.get("keyword", {}).get(source)
@@ -249,7 +258,7 @@ def _result(
         chunk_id=chunk.chunk_id,
         url=item.get_absolute_url(),
         category=item.category,
-        collection=collection.slug,
+        collection=item.collection.slug,
         score=round(fused.score, 4),
         cosine=round(max(h[source].cosine for h in best.values() if source in h), 4),
         dense_rank=ranks.get("dense", {}).get(source),
