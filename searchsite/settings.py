@@ -219,7 +219,6 @@ DUPLICATE_THRESHOLD = envfloat("DUPLICATE_THRESHOLD", 0.85)
 # --- Search -------------------------------------------------------------------
 SEARCH_MAX_QUERY_LENGTH = envint("SEARCH_MAX_QUERY_LENGTH", 500)
 SEARCH_MAX_RESULTS = envint("SEARCH_MAX_RESULTS", 100)
-SEARCH_DEFAULT_RESULTS = envint("SEARCH_DEFAULT_RESULTS", 10)
 SEARCH_MODE = os.environ.get("SEARCH_MODE", "hybrid")
 SEARCH_FUSION = os.environ.get("SEARCH_FUSION", "boost")
 # The keyword leg's weight in hybrid fusion (for boost: the most its bonus adds).

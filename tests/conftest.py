@@ -1,6 +1,5 @@
 """Fixtures: a temporary index per test; tasks run eagerly unless a worker runs."""
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -51,8 +50,3 @@ def make_faq(collection, committed):  # type: ignore[no-untyped-def]
             return Faq.objects.create(question=question, answer=answer, **fields)
 
     return make
-
-
-@pytest.fixture
-def services_mode() -> bool:
-    return bool(os.environ.get("REDIS_URL"))
