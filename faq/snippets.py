@@ -5,6 +5,7 @@ tags around the words that share a stem with the query: nothing stored is ever
 marked safe as it is.
 """
 
+import functools
 import re
 
 from django.utils.html import escape
@@ -13,6 +14,13 @@ from django.utils.safestring import SafeString, mark_safe
 from embeddings.keywords import query_terms
 
 SNIPPET_CHARS = 320
+# Words too common to be worth marking or choosing a passage by. BM25 keeps them
+# (with a low idf, as its baselines do); a reader's eye should not.
+FUNCTION_WORDS = """a about after all also am an and any are as at be been before being
+but by can could did do does doing for from had has have having he her here him his how
+i if in into is it its me more most my no not of on or our out over she should so some
+such than that the their them then there these they this those to too under up us very
+was we were what when where which while who whom why will with would you your"""
 _SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
 _WORD = re.compile(r"\w+")
 
@@ -29,7 +37,7 @@ def best_passage(text: str, query: str, *, title: str = "") -> str:
     sentences = [s for s in _SENTENCE.split(text) if s.strip()]
     if not sentences:
         return ""
-    terms = set(query_terms(query))
+    terms = _telling(query_terms(query))
     matches = [terms & set(query_terms(sentence)) for sentence in sentences]
     best, best_score = 0, (-1, -1)
     for start in range(len(sentences)):
@@ -66,8 +74,9 @@ def _trim(text: str, *, leading: bool) -> str:
 
 
 def highlight(text: str, terms: list[str] | set[str]) -> SafeString:
-    """``text`` escaped, with the words whose stem is one of ``terms`` in <mark>."""
-    wanted = set(terms)
+    """``text`` escaped, with the words whose stem is one of ``terms`` in <mark>
+    (function words such as "how" or "my" are left unmarked)."""
+    wanted = _telling(terms)
     pieces: list[str] = []
     last = 0
     for match in _WORD.finditer(text):
@@ -78,3 +87,12 @@ def highlight(text: str, terms: list[str] | set[str]) -> SafeString:
         last = match.end()
     pieces.append(escape(text[last:]))
     return mark_safe("".join(pieces))  # every piece above was escaped
+
+
+def _telling(terms: list[str] | set[str]) -> set[str]:
+    return set(terms) - _function_stems()
+
+
+@functools.cache
+def _function_stems() -> frozenset[str]:
+    return frozenset(query_terms(FUNCTION_WORDS))

@@ -41,7 +41,7 @@ def test_search_returns_ranked_results_with_every_score(make_faq):
         "title": "How do I reset my password?",
         "answer": "Use the reset link.",
         "snippet": "How do I reset my password?",
-        "snippet_html": "How do I reset <mark>my</mark> <mark>password</mark>?",
+        "snippet_html": "How do I reset my <mark>password</mark>?",
         "matched": "question",
         "url": f"/faq/{faq.pk}/",
         "category": "Account",
