@@ -80,11 +80,6 @@ def _hit(
     )
 
 
-def chunks_nearest(query: str, *, partitions: list[str], k: int) -> list[ChunkHit]:
-    """The ``k`` chunks closest in meaning to ``query``, best first."""
-    return chunks_search(query, partitions=partitions, k=k, legs=("dense",))["dense"]
-
-
 def _cosines(vector: np.ndarray, chunks: list[tuple[int, str]]) -> dict[int, float]:
     """Cosines of (chunk id, partition)s the dense leg did not return, from the
     vectors in their partition's index."""
