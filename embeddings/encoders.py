@@ -32,6 +32,15 @@ class Encoder:
         """Return an (n, dimension) float32 array of unit vectors."""
         raise NotImplementedError
 
+    def encode_ids(self, ids: Sequence[Sequence[int]]) -> np.ndarray:
+        """Like ``encode``, from token ids of this model's tokenizer (no special
+        tokens; the backend adds them and truncates to ``max_tokens``)."""
+        raise NotImplementedError
+
+    def token_ids(self, texts: Sequence[str]) -> list[list[int]]:
+        """Each text's token ids, no special tokens, not truncated."""
+        raise NotImplementedError
+
     def token_spans(self, text: str) -> list[tuple[int, int]]:
         """Character offsets of each word piece of ``text``, no special tokens."""
         raise NotImplementedError
@@ -48,7 +57,9 @@ class Encoder:
 class SentenceTransformerEncoder(Encoder):
     """A sentence-transformers model on the CPU, loaded from disk only."""
 
-    def __init__(self, model: str = "") -> None:
+    def __init__(self, model: str | None = None) -> None:
+        if model is None:
+            model = settings.EMBEDDINGS_MODEL
         if model:
             self.name, self.path = model, model
         else:
@@ -106,6 +117,34 @@ class SentenceTransformerEncoder(Encoder):
         )
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
+    def encode_ids(self, ids: Sequence[Sequence[int]]) -> np.ndarray:
+        if not ids:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        import torch
+
+        model, tokenizer = self.model, self.model.tokenizer
+        rows = [
+            tokenizer.build_inputs_with_special_tokens(list(row)[: self.content_tokens])
+            for row in ids
+        ]
+        width = max(len(row) for row in rows)
+        input_ids = torch.full((len(rows), width), tokenizer.pad_token_id)
+        mask = torch.zeros((len(rows), width), dtype=torch.long)
+        for i, row in enumerate(rows):
+            input_ids[i, : len(row)] = torch.tensor(row)
+            mask[i, : len(row)] = 1
+        features = {"input_ids": input_ids, "attention_mask": mask}
+        if "token_type_ids" in tokenizer.model_input_names:
+            features["token_type_ids"] = torch.zeros_like(input_ids)
+        with torch.inference_mode():
+            vectors = model(features)["sentence_embedding"]
+            vectors = torch.nn.functional.normalize(vectors, dim=1)
+        return np.ascontiguousarray(vectors.numpy(), dtype=np.float32)
+
+    def token_ids(self, texts: Sequence[str]) -> list[list[int]]:
+        encodings = self.tokenizer.encode_batch(list(texts), add_special_tokens=False)
+        return [encoding.ids for encoding in encodings]
+
     def token_spans(self, text: str) -> list[tuple[int, int]]:
         return self.tokenizer.encode(text, add_special_tokens=False).offsets
 
@@ -126,6 +165,29 @@ def _read_dimension(path: str) -> int | None:
     return None
 
 
+# EMBEDDINGS_BACKEND -> the class; each reads its own settings.
+BACKENDS = {
+    "torch": "embeddings.encoders.SentenceTransformerEncoder",
+    "onnx": "embeddings.onnx.OnnxEncoder",
+    "onnx-int8": "embeddings.onnx.OnnxInt8Encoder",
+    "openai": "embeddings.remote.RemoteEncoder",
+}
+
+
+def make_encoder(backend: str = "") -> Encoder:
+    """A new encoder of ``backend`` (default: ``EMBEDDINGS_BACKEND``)."""
+    from django.core.exceptions import ImproperlyConfigured
+    from django.utils.module_loading import import_string
+
+    backend = backend or settings.EMBEDDINGS_BACKEND
+    if backend not in BACKENDS:
+        raise ImproperlyConfigured(
+            f"EMBEDDINGS_BACKEND={backend!r}: choose one of {', '.join(BACKENDS)}"
+        )
+    encoder: Encoder = import_string(BACKENDS[backend])()
+    return encoder
+
+
 _encoder: Encoder | None = None
 _encoder_lock = threading.Lock()
 
@@ -135,7 +197,7 @@ def get_encoder() -> Encoder:
     global _encoder
     with _encoder_lock:
         if _encoder is None:
-            _encoder = SentenceTransformerEncoder(settings.EMBEDDINGS_MODEL)
+            _encoder = make_encoder()
             encode_query.cache_clear()
     return _encoder
 

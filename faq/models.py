@@ -18,6 +18,16 @@ class Collection(models.Model):
         help_text="Below this cosine similarity the best answer is not a confident "
         "one: the search page says so and shows the nearest results.",
     )
+    embedding_model = models.CharField(
+        max_length=200,
+        blank=True,
+        editable=False,
+        help_text="The model this collection's vectors came from (set on first "
+        "embedding; another model is refused until the collection is re-embedded).",
+    )
+    embedding_dimension = models.PositiveIntegerField(
+        null=True, blank=True, editable=False
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -161,6 +171,10 @@ class ApiKey(models.Model):
     revoked = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+    requests_count = models.PositiveBigIntegerField(default=0, editable=False)
+    tokens_used = models.PositiveBigIntegerField(
+        default=0, editable=False, help_text="Tokens embedded through /v1/embeddings."
+    )
 
     class Meta:
         verbose_name = "API key"
@@ -257,3 +271,21 @@ class DuplicatePair(models.Model):
 
     def __str__(self) -> str:
         return f"{self.first_id} ~ {self.second_id} ({self.similarity:.3f})"
+
+
+class SearchLog(models.Model):
+    """A query someone typed on the search page: what people look for."""
+
+    query = models.CharField(max_length=500)
+    collection = models.ForeignKey(
+        Collection, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    results = models.PositiveIntegerField(default=0)
+    top_score = models.FloatField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.query

