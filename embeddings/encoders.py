@@ -123,10 +123,8 @@ class SentenceTransformerEncoder(Encoder):
         import torch
 
         model, tokenizer = self.model, self.model.tokenizer
-        rows = [
-            tokenizer.build_inputs_with_special_tokens(list(row)[: self.content_tokens])
-            for row in ids
-        ]
+        cls, sep = tokenizer.cls_token_id, tokenizer.sep_token_id
+        rows = [[cls, *list(row)[: self.content_tokens], sep] for row in ids]
         width = max(len(row) for row in rows)
         input_ids = torch.full((len(rows), width), tokenizer.pad_token_id)
         mask = torch.zeros((len(rows), width), dtype=torch.long)
