@@ -14,6 +14,11 @@ class FaqConfig(AppConfig):
 
         chunks_indexed.connect(on_chunks_indexed, dispatch_uid="faq-duplicates")
 
+        from embeddings.signals import partition_embedded
+        from faq.services import on_partition_embedded
+
+        partition_embedded.connect(on_partition_embedded, dispatch_uid="faq-model")
+
         if settings.EMBEDDINGS_PRELOAD:
             # Web processes load the model and index at start, not on a first request.
             from faq.search import search_warm_up

@@ -20,3 +20,15 @@ class PermissionDenied(ApplicationError):
 
 class TooLarge(ApplicationError):
     status = 413
+
+
+class Conflict(ApplicationError):
+    """The request is fine but the data cannot serve it as it is (mixed models)."""
+
+    status = 409
+
+
+class Unavailable(ApplicationError):
+    """A part the request needs (a remote embedding provider) is away for now."""
+
+    status = 503

@@ -4,11 +4,15 @@ from typing import Any
 
 from django.db import connection
 
+from embeddings.encoders import EncoderUnavailable
 from embeddings.selectors import index_status
 
 
 def health_report() -> dict[str, Any]:
-    index = index_status()
+    try:
+        index = index_status()
+    except EncoderUnavailable as error:  # a remote provider away, its size unknown
+        index = {"model": f"error: {error}", "dimension": 0, "chunks": {}}
     report = {
         "database": _check_database(),
         "broker": _check_broker(),
@@ -17,7 +21,7 @@ def health_report() -> dict[str, Any]:
         "chunks": index.pop("chunks"),
         "index": index,
     }
-    healthy = report["database"] == "ok" and report["broker"] == "ok"
+    healthy = report["database"] == report["broker"] == "ok" and report["dimension"]
     return {"status": "ok" if healthy else "degraded", **report}
 
 
