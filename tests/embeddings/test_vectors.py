@@ -31,6 +31,7 @@ def test_publish_writes_a_manifest_that_names_and_checks_its_file(index_dir):
         "version": 1,
         "file": "vectors-00000001.faiss",
         "created": manifest.created,
+        "kind": "flat",
     }
     assert not list((index_dir / "p").glob("*.tmp"))
 
@@ -74,3 +75,100 @@ def test_a_file_that_does_not_match_its_manifest_is_refused(index_dir):
 def test_partition_names_cannot_escape_the_index_dir():
     with pytest.raises(ValueError):
         vectors.partition_dir("../etc")
+
+
+# --- the approximate kind (IVF) -----------------------------------------------------
+
+
+def clustered(rows: int, dim: int = 32, centres: int = 20, seed: int = 1) -> np.ndarray:
+    """Unit vectors around a few centres, like embeddings of a few topics."""
+    rng = np.random.default_rng(seed)
+    middle = rng.normal(size=(centres, dim))
+    matrix = middle[rng.integers(centres, size=rows)] + rng.normal(
+        scale=0.3, size=(rows, dim)
+    )
+    matrix = matrix.astype(np.float32)
+    return matrix / np.linalg.norm(matrix, axis=1, keepdims=True)
+
+
+def ids_from(start: int, rows: int) -> np.ndarray:
+    return np.arange(start, start + rows, dtype=np.int64)
+
+
+def test_index_build_is_flat_up_to_the_threshold_and_ivf_above(settings):
+    settings.INDEX_APPROXIMATE_ABOVE = 400
+    matrix = clustered(401)
+    flat = vectors.index_build(matrix[:400], ids_from(1, 400))
+    ivf = vectors.index_build(matrix, ids_from(1, 401))
+    assert (vectors.index_kind(flat), vectors.index_kind(ivf)) == ("flat", "ivf")
+    assert (ivf.ntotal, ivf.nlist) == (401, vectors.nlist_for(401)) == (401, 10)
+
+
+def test_nlist_grows_as_four_square_roots_once_there_are_enough_points():
+    sizes = [10, 1_000, 100_000, 1_000_000]
+    assert [vectors.nlist_for(n) for n in sizes] == [1, 25, 1265, 4000]
+
+
+def test_ivf_finds_every_inserted_vector_as_its_own_top_hit():
+    matrix = clustered(2000)
+    ids = ids_from(500, 2000)
+    ivf = vectors.index_build(matrix, ids, kind="ivf")
+    scores, found = vectors.index_search(ivf, matrix, 1, nprobe=1)
+    assert found[:, 0].tolist() == ids.tolist()
+    assert np.allclose(scores[:, 0], 1.0, atol=1e-5)
+
+
+def test_ivf_probing_every_list_is_exact_search():
+    matrix, queries = clustered(2000), clustered(50, seed=2)
+    ivf = vectors.index_build(matrix, ids_from(1, 2000), kind="ivf")
+    flat = vectors.index_build(matrix, ids_from(1, 2000), kind="flat")
+    _, exact = vectors.index_search(flat, queries, 10)
+    _, approximate = vectors.index_search(ivf, queries, 10, nprobe=ivf.nlist)
+    assert approximate.tolist() == exact.tolist()
+
+
+def test_a_search_parameter_does_not_change_the_shared_index(settings):
+    settings.INDEX_NPROBE = 3
+    ivf = vectors.index_build(clustered(2000), ids_from(1, 2000), kind="ivf")
+    vectors.index_search(ivf, clustered(1, seed=3), 5, nprobe=40)
+    assert (ivf.nprobe, vectors.nprobe_for(ivf)) == (1, 3)
+
+
+def test_ivf_removes_ids_for_real():
+    matrix = clustered(1000)
+    ivf = vectors.index_build(matrix, ids_from(1, 1000), kind="ivf")
+    gone = ids_from(1, 100)
+    assert ivf.remove_ids(gone) == 100
+    _, found = vectors.index_search(ivf, matrix[:100], 10, nprobe=ivf.nlist)
+    assert not set(found.ravel().tolist()) & set(gone.tolist())
+    assert sorted(vectors.index_ids(ivf).tolist()) == list(range(101, 1001))
+    with pytest.raises(RuntimeError):
+        ivf.reconstruct(5)
+
+
+def test_a_published_ivf_index_keeps_its_kind_and_reconstructs_by_id():
+    matrix = clustered(1000)
+    index = vectors.index_build(matrix, ids_from(7000, 1000), kind="ivf")
+    with vectors.writer_lock("p"):
+        manifest = vectors.publish("p", index, model="m", previous=0)
+    served = vectors.reader.get("p").vectors
+    assert (manifest.kind, manifest.count, vectors.index_kind(served)) == (
+        "ivf",
+        1000,
+        "ivf",
+    )
+    assert np.array_equal(served.reconstruct(7123), matrix[123])
+    assert vectors.reader.search(matrix[42], partitions=["p"], k=1)[0][0] == 7042
+
+
+def test_an_index_is_outgrown_when_its_kind_or_training_no_longer_fits(settings):
+    settings.INDEX_APPROXIMATE_ABOVE = 400
+    flat = vectors.index_build(clustered(400), ids_from(1, 400))
+    ivf = vectors.index_build(clustered(800), ids_from(1, 800))  # 20 lists
+    assert [vectors.index_outgrown(flat, n) for n in (400, 401)] == [False, True]
+    assert [vectors.index_outgrown(ivf, n) for n in (200, 201, 1559, 1560)] == [
+        True,  # shrunk to half the threshold: back to flat
+        False,
+        False,
+        True,  # 40 lists wanted, twice the 20 trained: retrain
+    ]
