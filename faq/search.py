@@ -1,16 +1,26 @@
 """The search service every front end uses: validate, search both legs, fuse, group,
 filter, and explain."""
 
+import logging
 import time
 from dataclasses import dataclass, field, replace
 
 from django.conf import settings
 
+from embeddings.encoders import EncoderUnavailable, get_encoder
 from embeddings.fusion import DEFAULT_WEIGHTS, METHODS, Fused
-from embeddings.selectors import ChunkHit, chunk_texts, chunks_search, partition_size
-from faq.exceptions import ApplicationError, NotFound
+from embeddings.keywords import query_terms
+from embeddings.selectors import (
+    ChunkHit,
+    chunk_text_of_source,
+    chunks_search,
+    partition_size,
+)
+from faq.exceptions import ApplicationError, Conflict, NotFound, Unavailable
 from faq.models import Collection, Document, Faq, Item
 from faq.snippets import best_passage
+
+logger = logging.getLogger(__name__)
 
 KINDS = ("faq", "document")
 MODES = ("hybrid", "dense", "keyword")
@@ -74,10 +84,15 @@ class SearchResponse:
 def search(query: SearchQuery) -> SearchResponse:
     started = time.perf_counter()
     query = search_validate(query)
-    partitions = [c.partition for c in _collections(query.collection)]
-    results = _search_grouped(query, partitions)
-    from embeddings.keywords import query_terms
-
+    collections = _collections(query.collection)
+    try:
+        collections_check_model(collections)
+        results = _search_grouped(query, [c.partition for c in collections])
+    except EncoderUnavailable as error:
+        raise Unavailable(
+            "Search cannot embed the question right now (the embedding provider "
+            "is unavailable); try again in a minute."
+        ) from error
     took = (time.perf_counter() - started) * 1000
     return SearchResponse(query, results, took, query_terms(query.q))
 
@@ -114,6 +129,26 @@ def search_validate(query: SearchQuery) -> SearchQuery:
     return replace(query, q=q, mode=mode, fusion=fusion, weight=weight)
 
 
+def collections_check_model(collections: list[Collection]) -> None:
+    """Refuse collections whose vectors came from another model than the one that
+    embeds the query: cosines across two models mean nothing."""
+    recorded = [c for c in collections if c.embedding_model]
+    if not recorded:
+        return
+    encoder = get_encoder()
+    current = (encoder.name, encoder.dimension)
+    for c in recorded:
+        if (c.embedding_model, c.embedding_dimension) != current:
+            raise Conflict(
+                f"The collection {c.slug!r} was embedded with {c.embedding_model} "
+                f"({c.embedding_dimension} dimensions), but this site now embeds "
+                f"with {current[0]} ({current[1]} dimensions), so it cannot be "
+                "searched until it is re-embedded: manage.py rebuild_index "
+                f"--reembed --partition {c.partition}",
+                extra={"collection": c.slug, "embedding_model": c.embedding_model},
+            )
+
+
 def _collections(slug: str | None) -> list[Collection]:
     if not slug:
         return list(Collection.objects.all())
@@ -133,23 +168,8 @@ def _search_grouped(query: SearchQuery, partitions: list[str]) -> list[SearchRes
         hits = chunks_search(query.q, partitions=partitions, k=fetch, legs=legs)
         results = _results(query, hits)
         if len(results) >= query.k or fetch >= available:
-            return _with_snippets(query, results[: query.k])
+            return results[: query.k]
         fetch *= 4
-
-
-def _with_snippets(
-    query: SearchQuery, results: list[SearchResult]
-) -> list[SearchResult]:
-    """Chunk texts are read only for the results shown, in one query."""
-    if not query.snippets:
-        return results
-    texts = chunk_texts([r.chunk_id for r in results])
-    return [
-        replace(
-            r, snippet=best_passage(texts.get(r.chunk_id, ""), query.q, title=r.title)
-        )
-        for r in results
-    ]
 
 
 def _results(
@@ -170,7 +190,10 @@ def _results(
         chosen.append((source, fused, chunk))
         if len(chosen) == query.k:
             break
-    items = _items([source for source, _, _ in chosen])
+    items = _items(
+        [(source, chunk.chunk_id) for source, _, chunk in chosen],
+        snippets=query.snippets,
+    )
     ranks = {leg: {s: r for r, s in enumerate(b, start=1)} for leg, b in best.items()}
     return [
         _result(query, items[source], chunk, fused, best, ranks)
@@ -225,16 +248,24 @@ def _passing_filters(query: SearchQuery, sources: list[Source]) -> set[Source]:
     return passing
 
 
-def _items(sources: list[Source]) -> dict[Source, Item]:
+def _items(chosen: list[tuple[Source, int]], *, snippets: bool) -> dict[Source, Item]:
+    """The chosen items whole, each with its collection and, for its snippet, the
+    text of the chunk it is shown by (``chunk_text``): one query per kind."""
     found: dict[Source, Item] = {}
     for model in (Faq, Document):
         label = model._meta.label_lower
-        ids = [source_id for source_type, source_id in sources if source_type == label]
-        if ids:
-            items = model._default_manager.filter(pk__in=ids).select_related(
-                "collection"
+        of_kind = [(pk, chunk_id) for (kind, pk), chunk_id in chosen if kind == label]
+        if not of_kind:
+            continue
+        items = model._default_manager.filter(
+            pk__in=[pk for pk, _ in of_kind]
+        ).select_related("collection")
+        if snippets:
+            chunk_ids = [chunk_id for _, chunk_id in of_kind]
+            items = items.annotate(
+                chunk_text=chunk_text_of_source(chunk_ids, source_type=label)
             )
-            found.update(((label, item.pk), item) for item in items)
+        found.update(((label, item.pk), item) for item in items)
     return found
 
 
@@ -253,7 +284,11 @@ def _result(
         id=item.pk,
         title=str(item),
         answer=item.answer if isinstance(item, Faq) else "",
-        snippet="",  # filled in for the results that are kept (_with_snippets)
+        snippet=best_passage(
+            getattr(item, "chunk_text", None) or "", query.q, title=str(item)
+        )
+        if query.snippets
+        else "",
         matched=chunk.field,
         chunk_id=chunk.chunk_id,
         url=item.get_absolute_url(),
@@ -276,6 +311,9 @@ def search_warm_up() -> None:
     from embeddings import vectors
     from embeddings.encoders import encode_query
 
-    encode_query("warm up")
+    try:
+        encode_query("warm up")
+    except EncoderUnavailable as error:  # a remote provider away: start anyway
+        logger.warning("search warm-up could not embed: %s", error)
     for partition in vectors.partitions():
         vectors.reader.get(partition)

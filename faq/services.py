@@ -7,6 +7,8 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
 
 from faq.exceptions import ApplicationError, TooLarge
 from faq.importers import ImportReport, RowError, import_rows, parse_row
@@ -96,3 +98,29 @@ def api_key_create(
 def api_key_hash(secret: str) -> str:
     # The secret has 256 random bits: a fast hash cannot be brute-forced back.
     return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def api_key_record_usage(*, key_id: int, tokens: int) -> None:
+    """Count one /v1/embeddings request on its key, in one UPDATE: concurrent
+    requests add up instead of overwriting each other."""
+    ApiKey.objects.filter(pk=key_id).update(
+        requests_count=F("requests_count") + 1,
+        tokens_used=F("tokens_used") + tokens,
+        last_used_at=timezone.now(),
+    )
+
+
+def collection_record_model(*, partition: str, model: str, dimension: int) -> None:
+    """Record which model a collection's vectors came from (one UPDATE, a no-op
+    when it is unchanged); the embeddings app has already refused mixing."""
+    if not partition.startswith("collection-"):  # see models.partition_of
+        return
+    Collection.objects.filter(pk=int(partition.removeprefix("collection-"))).exclude(
+        embedding_model=model, embedding_dimension=dimension
+    ).update(embedding_model=model, embedding_dimension=dimension)
+
+
+def on_partition_embedded(
+    sender: Any, *, partition: str, model: str, dimension: int, **_: Any
+) -> None:
+    collection_record_model(partition=partition, model=model, dimension=dimension)

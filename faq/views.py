@@ -1,26 +1,38 @@
 """The browser pages: a search page that works without JavaScript, and item pages."""
 
+from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 
 from faq.exceptions import ApplicationError
 from faq.forms import SearchForm
 from faq.models import Document, Faq, Item
-from faq.search import SearchQuery, search
+from faq.search import SearchQuery, SearchResponse, SearchResult, search
+from faq.similar import Similar, related_questions, similar_items
+from faq.topics import search_log_record
 
 
 def search_page(request: HttpRequest) -> HttpResponse:
     form = SearchForm(request.GET or None, categories=_categories())
     context: dict[str, object] = {"form": form}
+    status = 400  # a form error; an ApplicationError brings its own
     if form.is_valid() and form.cleaned_data["q"].strip():
         try:
-            context["found"] = search(SearchQuery(**form.cleaned_data))
+            found = search(SearchQuery(**form.cleaned_data))
         except ApplicationError as error:
             form.add_error(None, error.message)
+            status = error.status
+        else:
+            context["found"] = found
+            context["rows"] = _with_related(found)
+            # People's searches, not programs' (the API is not logged): for topics.
+            search_log_record(
+                found=found, previous_url=request.headers.get("HX-Current-URL", "")
+            )
     template = (
         "faq/_results.html" if request.headers.get("HX-Request") else "faq/search.html"
     )
-    return render(request, template, context, status=400 if form.errors else 200)
+    return render(request, template, context, status=status if form.errors else 200)
 
 
 def item_page(request: HttpRequest, kind: str, pk: int) -> HttpResponse:
@@ -32,7 +44,23 @@ def item_page(request: HttpRequest, kind: str, pk: int) -> HttpResponse:
         pk=pk,
         published=True,
     )
-    return render(request, "faq/item.html", {"item": item})
+    related = similar_items(
+        item=item,
+        k=settings.RELATED_QUESTIONS,
+        min_score=settings.RELATED_MIN_SCORE,
+        kinds=("faq",),
+    )
+    return render(request, "faq/item.html", {"item": item, "related": related})
+
+
+def _with_related(found: SearchResponse) -> list[tuple[SearchResult, list[Similar]]]:
+    """Each result with a few FAQs like it (FAQ results only): one batched lookup
+    for the whole page."""
+    faq_ids = [r.id for r in found.results if r.kind == "faq"]
+    related = related_questions(faq_ids=faq_ids)
+    return [
+        (r, related.get(r.id, []) if r.kind == "faq" else []) for r in found.results
+    ]
 
 
 def _categories() -> list[str]:

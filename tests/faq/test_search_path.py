@@ -1,0 +1,160 @@
+"""The search path does per request only what the request needs: a few SQL queries
+whatever ``k``, nothing loaded or built that the process already holds, and a web
+process loads the model and the indexes when it starts, not on a first search."""
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from embeddings import encoders, keywords, services, vectors
+from faq.models import Document, Faq
+from faq.search import MODES, SearchQuery, search
+
+pytestmark = pytest.mark.django_db
+ROOT = Path(__file__).resolve().parent.parent.parent
+
+
+def indexed(create: Callable[[], object]) -> None:
+    """Create content, then embed and index it in one batch (not a task per item)."""
+    with services.tasks_held():
+        create()
+    services.chunks_index(services.pending_ids())
+
+
+@pytest.fixture
+def faqs(collection):
+    indexed(
+        lambda: [
+            Faq.objects.create(
+                collection=collection,
+                question=f"How do I reset the password of account {n}?",
+                answer=f"Open the login page of account {n} and use the reset link.",
+            )
+            for n in range(12)
+        ]
+    )
+
+
+@pytest.fixture
+def documents(collection):
+    indexed(
+        lambda: [
+            Document.objects.create(
+                collection=collection,
+                title=f"Password guide, part {n}",
+                body=f"Part {n}: a forgotten password is reset from the login page.",
+            )
+            for n in range(6)
+        ]
+    )
+
+
+def queries_of(query: SearchQuery) -> list[str]:
+    """The SQL a search runs, the response used as a page would use it included."""
+    with CaptureQueriesContext(connection) as captured:
+        response = search(query)
+        used = [(r.item.collection.slug, r.snippet, r.url) for r in response.results]
+        assert len(used) == len(response.results) and response.confident in (1, 0)
+    # Each query's table, by its first column: SELECT "faq_faq"."id", ...
+    return [q["sql"].split('"')[1] for q in captured.captured_queries]
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_search_runs_the_same_four_queries_whatever_k(faqs, mode):
+    # The collections, the candidate chunks' rows, which candidates pass the
+    # filters, and the results with their snippet chunk's text (hydration).
+    expected = ["faq_collection", "embeddings_chunk", "faq_faq", "faq_faq"]
+    for k in (1, 5, 12):
+        query = SearchQuery(q="reset my password", k=k, mode=mode)
+        assert queries_of(query) == expected, k
+
+
+def test_search_hydrates_each_kind_in_one_query(faqs, documents):
+    query = SearchQuery(q="reset my password", k=18)
+    assert queries_of(query) == [
+        "faq_collection",
+        "embeddings_chunk",
+        "faq_faq",  # the filters, ids only
+        "faq_document",
+        "faq_faq",  # the results whole, with their chunk's text
+        "faq_document",
+    ]
+    assert len(search(query).results) == 18
+
+
+def test_snippets_come_from_the_chunk_each_result_was_found_by(faqs, documents):
+    results = search(SearchQuery(q="forgotten password guide part 3", k=3)).results
+    assert [(r.title, r.matched, r.snippet) for r in results[:1]] == [
+        (
+            "Password guide, part 3",
+            "body",
+            "Part 3: a forgotten password is reset from the login page.",
+        )
+    ]
+    faq = next(r for r in search(SearchQuery(q="account 7 login page", k=3)).results)
+    assert (faq.title, faq.matched, faq.snippet) == (
+        "How do I reset the password of account 7?",
+        "answer",
+        "Open the login page of account 7 and use the reset link.",
+    )
+
+
+def test_without_snippets_no_chunk_text_is_read(faqs):
+    query = SearchQuery(q="reset my password", snippets=False)
+    with CaptureQueriesContext(connection) as captured:
+        results = search(query).results
+    assert {r.snippet for r in results} == {""}
+    assert not any('"text"' in q["sql"] for q in captured.captured_queries)
+
+
+def test_a_search_builds_nothing_the_process_already_holds(faqs, monkeypatch):
+    query = SearchQuery(q="I forgot the password of my account")
+    expected = [r.title for r in search(query).results]
+    encoders.encode_query.cache_clear()  # the model must encode it again
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("built again on a request")
+
+    # Loading an index, opening the keyword index, building the analyzer, making
+    # the encoder: each happens once per process, never per request.
+    monkeypatch.setattr(vectors, "load_published", refuse)
+    monkeypatch.setattr(keywords, "open_index", refuse)
+    monkeypatch.setattr(keywords, "analyzer", refuse)
+    monkeypatch.setattr(encoders, "make_encoder", refuse)
+    assert [r.title for r in search(query).results] == expected
+    assert encoders.encode_query.cache_info().misses == 1
+
+
+@pytest.mark.slow
+def test_a_web_process_loads_the_model_and_indexes_when_it_starts(
+    faqs, index_dir, tmp_path
+):
+    # Importing the WSGI application is what gunicorn does in each worker.
+    code = (
+        "import json, searchsite.wsgi\n"
+        "from embeddings import encoders, vectors\n"
+        "print(json.dumps({'encoded': encoders.encode_query.cache_info().currsize,"
+        " 'partitions': sorted(vectors.reader._loaded)}))\n"
+    )
+    env = {**os.environ, "INDEX_DIR": str(index_dir), "VAR_DIR": str(tmp_path)}
+    env.pop("EMBEDDINGS_PRELOAD", None)
+    completed = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    partitions = vectors.partitions()
+    assert len(partitions) == 1
+    loaded = json.loads(completed.stdout.strip().splitlines()[-1])
+    assert loaded == {"encoded": 1, "partitions": partitions}
