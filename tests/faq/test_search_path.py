@@ -67,10 +67,10 @@ def queries_of(query: SearchQuery) -> list[str]:
 
 
 @pytest.mark.parametrize("mode", MODES)
-def test_search_runs_the_same_four_queries_whatever_k(faqs, mode):
-    # The collections, the candidate chunks' rows, which candidates pass the
-    # filters, and the results with their snippet chunk's text (hydration).
-    expected = ["faq_collection", "embeddings_chunk", "faq_faq", "faq_faq"]
+def test_search_runs_the_same_three_queries_whatever_k(faqs, mode):
+    # The collections, the candidate chunks' rows, and the results that pass the
+    # filters, whole, with their snippet chunk's text.
+    expected = ["faq_collection", "embeddings_chunk", "faq_faq"]
     for k in (1, 5, 12):
         query = SearchQuery(q="reset my password", k=k, mode=mode)
         assert queries_of(query) == expected, k
@@ -81,12 +81,26 @@ def test_search_hydrates_each_kind_in_one_query(faqs, documents):
     assert queries_of(query) == [
         "faq_collection",
         "embeddings_chunk",
-        "faq_faq",  # the filters, ids only
-        "faq_document",
-        "faq_faq",  # the results whole, with their chunk's text
+        "faq_faq",
         "faq_document",
     ]
     assert len(search(query).results) == 18
+
+
+def test_filters_reach_past_the_best_candidates_when_they_fail(faqs, collection):
+    # Only the two least alike pass: the first k candidates fail the filter and
+    # the next, larger batches are loaded until k pass.
+    Faq.objects.filter(question__endswith=" 10?").update(category="billing")
+    Faq.objects.filter(question__endswith=" 11?").update(category="billing")
+    Faq.objects.filter(question__endswith=" 3?").update(published=False)
+    query = SearchQuery(q="reset the password of account 3", k=2, category="billing")
+    assert sorted(r.title for r in search(query).results) == [
+        "How do I reset the password of account 10?",
+        "How do I reset the password of account 11?",
+    ]
+    titles = [r.title for r in search(SearchQuery(q="account 3", k=12)).results]
+    assert len(titles) == 11
+    assert "How do I reset the password of account 3?" not in titles
 
 
 def test_snippets_come_from_the_chunk_each_result_was_found_by(faqs, documents):
