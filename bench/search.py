@@ -250,12 +250,19 @@ def wrk_run(
 
 
 def http_phase(
-    env: dict[str, str], texts: list[str], *, mode: str, workers: int, work: Path
+    env: dict[str, str],
+    texts: list[str],
+    *,
+    mode: str,
+    args: argparse.Namespace,
+    work: Path,
 ) -> dict[str, Any]:
     port = free_port()
-    server = server_start(env, port, workers)
+    server = server_start(env, port, args.workers)
     try:
-        report = wrk_run(port, texts, mode=mode, connections=workers, work=work)
+        report = wrk_run(
+            port, texts, mode=mode, connections=args.connections, work=work
+        )
     finally:
         server.terminate()
         server.wait(60)
@@ -269,7 +276,7 @@ def percentile(values: list[float], q: float) -> float:
 def ann_run(n: int) -> dict[str, Any] | None:
     """bench/ann.py's figures for the approximate index, if that bench exists."""
     try:
-        from bench import ann  # type: ignore[attr-defined]
+        from bench import ann
     except ImportError:
         return None
     result: dict[str, Any] = ann.run(n)
@@ -298,7 +305,7 @@ def run(args: argparse.Namespace, var: Path) -> dict[str, Any]:
     floor = floor_run(encoder, texts, partition)
     env = server_env()
     http = {
-        mode: http_phase(env, texts, mode=mode, workers=args.workers, work=var)
+        mode: http_phase(env, texts, mode=mode, args=args, work=var)
         for mode in args.modes
     }
     floor += floor_run(encoder, texts, partition)
@@ -315,7 +322,7 @@ def run(args: argparse.Namespace, var: Path) -> dict[str, Any]:
         "repeats": 0,
         "workers": args.workers,
         "threads_per_worker": encoder_threads(),
-        "connections": args.workers,
+        "connections": args.connections,
         "floor_p50_ms": round(floor_p50, 2),
         "floor_p95_ms": round(percentile(floor, 95), 2),
         "floor_p99_ms": round(percentile(floor, 99), 2),
@@ -378,10 +385,12 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=0, help="0: all 925")
     parser.add_argument("--workers", type=int, default=len(os.sched_getaffinity(0)))
     parser.add_argument("--ann-vectors", type=int, default=1_000_000)
+    parser.add_argument("--connections", type=int, default=0, help="0: workers")
     parser.add_argument("--skip-ann", action="store_true")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     args.modes = args.modes.split(",")
+    args.connections = args.connections or args.workers
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed: `make bench` installs it (apt-get install wrk)")
     var = Path(tempfile.mkdtemp(prefix="bench-search-"))
