@@ -6,9 +6,9 @@ marked safe as it is.
 """
 
 import functools
+import html
 import re
 
-from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
 from embeddings.keywords import query_terms
@@ -80,13 +80,20 @@ def highlight(text: str, terms: list[str] | set[str]) -> SafeString:
     pieces: list[str] = []
     last = 0
     for match in _WORD.finditer(text):
-        pieces.append(escape(text[last : match.start()]))
-        word = escape(match.group())
-        stems = query_terms(match.group())
-        pieces.append(f"<mark>{word}</mark>" if stems and stems[0] in wanted else word)
+        pieces.append(html.escape(text[last : match.start()]))
+        word = match.group()  # letters, digits and _: nothing to escape
+        pieces.append(f"<mark>{word}</mark>" if _stem(word) in wanted else word)
         last = match.end()
-    pieces.append(escape(text[last:]))
+    pieces.append(html.escape(text[last:]))
     return mark_safe("".join(pieces))  # every piece above was escaped
+
+
+@functools.lru_cache(maxsize=65536)
+def _stem(word: str) -> str | None:
+    """A word's stem as the keyword index has it (None for a stop word): words
+    repeat across snippets, so each is analysed once."""
+    stems = query_terms(word)
+    return stems[0] if stems else None
 
 
 def _telling(terms: list[str] | set[str]) -> set[str]:
