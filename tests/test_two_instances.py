@@ -25,6 +25,7 @@ import numpy as np
 import pytest
 
 from embeddings.encoders import make_encoder
+from tests.processes import process_stop
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parent.parent
@@ -99,7 +100,7 @@ def server(
         wait_for(url, process, log)
         yield process
     finally:
-        stop(process)
+        process_stop(process)
 
 
 def wait_for(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
@@ -115,15 +116,6 @@ def wait_for(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
         except OSError:
             time.sleep(0.5)
     pytest.fail(f"{url} never answered:\n{log.read_text()[-3000:]}")
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=60)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
 
 
 def get_json(url: str, **headers: str) -> Any:
@@ -212,7 +204,7 @@ def test_an_instance_embeds_through_another_and_falls_back_when_it_stops(
         assert key_usage(a_dir / "db.sqlite3")[0] > requests  # the query went to A
 
         # A stops. B retries it, then embeds with its local copy of the model.
-        stop(a)
+        process_stop(a)
         started = time.monotonic()
         imported = manage(b_env, "import_content", str(second), "--collection", "help")
         took = time.monotonic() - started

@@ -19,6 +19,7 @@ from faq.models import Collection
 from faq.services import api_key_create
 from searchsite.api import api
 from searchsite.celery import app as celery_app
+from tests.processes import process_stop
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 ROOT = Path(__file__).resolve().parent.parent
@@ -48,12 +49,7 @@ def worker(name: str, index_dir: Path, log: Path) -> Iterator[subprocess.Popen[b
     try:
         yield process
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        process_stop(process)
 
 
 def wait_until_found(question: str, log: Path, timeout: float = 120) -> None:
