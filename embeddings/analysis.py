@@ -101,9 +101,9 @@ def _block_pairs(
 
 def block_scores(rows: np.ndarray, others: np.ndarray) -> np.ndarray:
     """``rows @ others.T``, with torch's matrix product when the process has already
-    loaded torch (the default encoder does): twice numpy's OpenBLAS on our CPUs
-    (bench/RESULTS.md). Never imported for this alone: an ONNX web process stays
-    without torch."""
+    loaded torch (the torch backend does): twice numpy's OpenBLAS on our CPUs
+    (bench/RESULTS.md). Never imported for this alone: an ONNX process (the
+    default) stays without torch."""
     torch = sys.modules.get("torch")
     if torch is None:
         return rows @ others.T
