@@ -2,9 +2,18 @@
 
 from django.conf import settings
 
+from embeddings import encoders
+from embeddings.encoders import Encoder
+
 
 def batch_tolerance() -> float:
     """How far a cosine may move when its texts are encoded in other batches: not
     at all for the exact backends; int8's activation scales are set per batch, which
     moves a text's vector by up to about 0.015 cosine (README, "Encoder backends")."""
     return 0.02 if settings.EMBEDDINGS_BACKEND == "onnx-int8" else 1e-5
+
+
+def encoder_use(encoder: Encoder) -> None:
+    """Make ``encoder`` this process's encoder (as EMBEDDINGS_BACKEND would)."""
+    encoders._encoder = encoder
+    encoders.encode_query.cache_clear()

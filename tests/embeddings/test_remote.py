@@ -26,6 +26,7 @@ from embeddings.provenance import ModelMismatch
 from embeddings.remote import RemoteEncoder, remote_batches
 from faq.models import Collection, Faq
 from searchsite.api import api
+from tests.encoding import encoder_use
 
 MODEL = "all-MiniLM-L6-v2"
 TEXTS = [
@@ -122,17 +123,11 @@ def remote_settings(settings, provider):  # type: ignore[no-untyped-def]
     return settings
 
 
-def use(encoder: Encoder) -> None:
-    """Make ``encoder`` this process's encoder (as EMBEDDINGS_BACKEND would)."""
-    encoders._encoder = encoder
-    encoders.encode_query.cache_clear()
-
-
 @pytest.fixture(autouse=True)
 def restore_encoder() -> Iterator[None]:
     before = get_encoder()
     yield
-    use(before)
+    encoder_use(before)
 
 
 # --- embedding through the provider ---------------------------------------------------
@@ -300,7 +295,7 @@ def add_faq(collection: Collection, question: str, answer: str) -> list[int]:
 def test_without_a_fallback_chunks_wait_for_the_provider(
     settings, remote_settings, provider, collection, local
 ):
-    use(RemoteEncoder())
+    encoder_use(RemoteEncoder())
     ids = add_faq(collection, "Where are my invoices?", "Under Billing.")
     provider.failures = [503] * 3
     with pytest.raises(EncoderUnavailable):
@@ -341,7 +336,7 @@ def test_a_collection_refuses_another_models_vectors_until_re_embedded(
     # The site moves to a provider's smaller model.
     settings.EMBEDDINGS_REMOTE_MODEL = "small-model"
     provider.dimension = 128
-    use(RemoteEncoder())
+    encoder_use(RemoteEncoder())
     second = add_faq(collection, "Where are my invoices?", "Under Billing.")
     with pytest.raises(ModelMismatch) as raised:
         services.chunks_index(second)
@@ -390,7 +385,7 @@ def test_rebuilding_with_another_model_without_re_embedding_is_refused(
     services.chunks_index(add_faq(collection, "Where are my invoices?", "In Billing."))
     settings.EMBEDDINGS_REMOTE_MODEL = "small-model"
     provider.dimension = 128
-    use(RemoteEncoder())
+    encoder_use(RemoteEncoder())
     with pytest.raises(CommandError, match="holds vectors of all-MiniLM-L6-v2"):
         call_command("rebuild_index")
     with pytest.raises(CommandError, match="There is no partition 'nope'"):
@@ -402,7 +397,7 @@ def test_search_while_the_provider_is_down_is_a_503(
     settings, remote_settings, provider, collection
 ):
     services.chunks_index(add_faq(collection, "Where are my invoices?", "In Billing."))
-    use(RemoteEncoder())
+    encoder_use(RemoteEncoder())
     provider.failures = [503] * 3
     answer = TestClient(api).get("/search", query_params={"q": "my bills"})
     assert answer.status_code == 503
@@ -414,7 +409,7 @@ def test_search_while_the_provider_is_down_is_a_503(
 
 @pytest.mark.django_db
 def test_health_reports_a_provider_that_is_away(remote_settings, provider):
-    use(RemoteEncoder())  # no fallback, no configured dimension: it must ask
+    encoder_use(RemoteEncoder())  # no fallback, no configured dimension: it must ask
     provider.failures = [503] * 3
     answer = TestClient(api).get("/health")
     assert answer.status_code == 503
