@@ -1,10 +1,11 @@
 """Reads: nearest chunks to a query, index and chunk health."""
 
+import contextlib
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import cast
 
 import numpy as np
-from django.db.models import Count, OuterRef, Subquery
+from django.db.models import Count
 
 from embeddings import vectors
 from embeddings.encoders import encode_query, get_encoder
@@ -16,16 +17,12 @@ class ChunkHit:
     chunk_id: int
     source_type: str
     source_id: int
-    field: str
-    position: int
     cosine: float  # to the query, whichever leg found the chunk
     bm25: float | None = None  # None: the keyword leg did not find it
     coverage: float = 0.0  # BM25 over the query's summed idf (see keywords.search)
 
 
 LEGS = ("dense", "keyword")
-# What a hit needs of its chunk row, in ChunkHit's order; partition last.
-ROW_FIELDS = ("source_type", "source_id", "field", "position", "partition")
 
 
 def chunks_search(
@@ -51,63 +48,72 @@ def chunks_search(
     )
     cosine = dict(dense)
     keyword = {chunk_id: (bm25, coverage) for chunk_id, bm25, coverage in matched}
-    rows = {
-        pk: rest
-        for pk, *rest in Chunk.objects.filter(pk__in=[*cosine, *keyword]).values_list(
-            "pk", *ROW_FIELDS
-        )
-    }
-    missing = [(i, rows[i][-1]) for i in keyword if i in rows and i not in cosine]
-    cosine |= _cosines(vector, missing)
+    sources = _sources([*cosine, *keyword], partitions)
+    cosine |= _cosines(vector, [i for i in keyword if i not in cosine], sources)
     order = {"dense": [i for i, _ in dense], "keyword": [i for i, _, _ in matched]}
+
+    def hit(chunk_id: int) -> ChunkHit:
+        _, kind, source_id = sources[chunk_id]
+        bm25, coverage = keyword.get(chunk_id, (None, 0.0))
+        return ChunkHit(chunk_id, kind, source_id, cosine[chunk_id], bm25, coverage)
+
     return {
-        leg: [
-            _hit(chunk_id, row, cosine[chunk_id], keyword.get(chunk_id))
-            for chunk_id in order[leg]
-            if (row := rows.get(chunk_id)) is not None and chunk_id in cosine
-        ]
+        leg: [hit(i) for i in order[leg] if i in sources and i in cosine]
         for leg in legs
     }
 
 
-def _hit(
-    chunk_id: int, row: list[Any], cosine: float, keyword: tuple[float, float] | None
-) -> ChunkHit:
-    source_type, source_id, field, position, _ = row
-    bm25, coverage = keyword or (None, 0.0)
-    return ChunkHit(
-        chunk_id, source_type, source_id, field, position, cosine, bm25, coverage
-    )
+def _sources(
+    chunk_ids: list[int], partitions: list[str]
+) -> dict[int, tuple[str, str, int]]:
+    """(partition, source type, source id) of each chunk that still exists: from
+    the sources kept beside each partition's vectors, else from the database."""
+    found: dict[int, tuple[str, str, int]] = {}
+    for partition in partitions:
+        loaded = vectors.reader.get(partition)
+        if loaded is not None and loaded.sources is not None:
+            found |= {
+                chunk_id: (partition, *source)
+                for chunk_id, source in loaded.sources.find(chunk_ids).items()
+            }
+    if missing := [i for i in chunk_ids if i not in found]:
+        rows = Chunk.objects.filter(pk__in=missing).values_list(
+            "pk", "partition", "source_type", "source_id"
+        )
+        found |= {pk: (partition, kind, id_) for pk, partition, kind, id_ in rows}
+    return found
 
 
-def _cosines(vector: np.ndarray, chunks: list[tuple[int, str]]) -> dict[int, float]:
-    """Cosines of (chunk id, partition)s the dense leg did not return, from the
-    vectors in their partition's index."""
-    found = {}
+def _cosines(
+    vector: np.ndarray, chunk_ids: list[int], sources: dict[int, tuple[str, str, int]]
+) -> dict[int, float]:
+    """Cosines of chunks the dense leg did not return, from the vectors in their
+    partition's index."""
+    found: dict[int, float] = {}
     by_partition: dict[str, list[int]] = {}
-    for chunk_id, partition in chunks:
-        by_partition.setdefault(partition, []).append(chunk_id)
+    for chunk_id in chunk_ids:
+        if chunk_id in sources:
+            by_partition.setdefault(sources[chunk_id][0], []).append(chunk_id)
     for partition, ids in by_partition.items():
         loaded = vectors.reader.get(partition)
         if loaded is None:
             continue
-        for chunk_id in ids:
-            try:
-                found[chunk_id] = float(loaded.vectors.reconstruct(chunk_id) @ vector)
-            except RuntimeError:
-                continue  # not in this version of the index yet
+        try:
+            matrix = loaded.vectors.reconstruct_batch(np.asarray(ids, dtype=np.int64))
+            found.update(zip(ids, (matrix @ vector).tolist(), strict=True))
+        except RuntimeError:  # some are not in this version of the index yet
+            for chunk_id in ids:
+                with contextlib.suppress(RuntimeError):
+                    row = loaded.vectors.reconstruct(chunk_id)
+                    found[chunk_id] = float(row @ vector)
     return found
 
 
-def chunk_text_of_source(chunk_ids: list[int], *, source_type: str) -> Subquery:
-    """For annotating a source's queryset: the text of its chunk among ``chunk_ids``
-    (at most one per source), so that the sources and the chunks they are shown by
-    load in one query."""
-    return Subquery(
-        Chunk.objects.filter(
-            pk__in=chunk_ids, source_type=source_type, source_id=OuterRef("pk")
-        ).values("text")[:1]
-    )
+def chunks_shown(chunk_ids: list[int], *, text: bool) -> dict[int, tuple[str, str]]:
+    """(field, text) of the chunks results are shown by; text only if asked for."""
+    columns = ("pk", "field", "text") if text else ("pk", "field")
+    rows = Chunk.objects.filter(pk__in=chunk_ids).values_list(*columns)
+    return {pk: (field, rest[0] if rest else "") for pk, field, *rest in rows}
 
 
 def partition_size(partition: str) -> int:

@@ -266,17 +266,23 @@ def index_sync(partition: str) -> vectors.Manifest | None:
         if index is None or stale or keywords.open_index(partition) is None:
             return _index_build(partition, model=model, previous=manifest)
         assert manifest is not None
-        stored = set(_embedded(partition, model).values_list("pk", flat=True))
+        sources = list(
+            _embedded(partition, model).values_list("pk", "source_type", "source_id")
+        )
+        stored = {pk for pk, _, _ in sources}
         indexed = set(vectors.index_ids(index).tolist())
         removed, added = indexed - stored, sorted(stored - indexed)
-        if not removed and not added:
+        if not removed and not added and manifest.sources:
             return manifest
-        ids, matrix, texts = _rows_of(Chunk.objects.filter(pk__in=added), index.d)
+        ids, matrix, texts, _ = _rows_of(Chunk.objects.filter(pk__in=added), index.d)
         if vectors.index_outgrown(index, len(stored)):
             # Crossed the size threshold, or outgrew the lists it was trained on:
             # build the right kind from the database (keywords take the difference).
+            # Only the chunks read above: one embedded since goes in with the next
+            # sync, into both legs.
             every, rows = _vectors_of(_embedded(partition, model), index.d)
-            index = vectors.index_build(rows, every)
+            kept = np.isin(every, np.fromiter(stored, np.int64, len(stored)))
+            index = vectors.index_build(rows[kept], every[kept])
         else:
             if removed:  # flat and ivf both remove for real: no tombstones
                 index.remove_ids(np.fromiter(removed, dtype=np.int64))
@@ -284,7 +290,13 @@ def index_sync(partition: str) -> vectors.Manifest | None:
         keywords.apply(
             partition, removed=removed, added=zip(ids.tolist(), texts, strict=True)
         )
-        return vectors.publish(partition, index, model=model, previous=manifest.version)
+        return vectors.publish(
+            partition,
+            index,
+            model=model,
+            previous=manifest.version,
+            sources=vectors.Sources.of(sources),
+        )
 
 
 def index_rebuild(partition: str) -> vectors.Manifest:
@@ -301,11 +313,15 @@ def _index_build(
     partition: str, *, model: str, previous: vectors.Manifest | None
 ) -> vectors.Manifest:
     dimension = get_encoder().dimension
-    ids, matrix, texts = _rows_of(_embedded(partition, model), dimension)
+    ids, matrix, texts, sources = _rows_of(_embedded(partition, model), dimension)
     index = vectors.index_build(matrix, ids)  # flat or ivf, by size
     keywords.apply(partition, added=zip(ids.tolist(), texts, strict=True), rebuild=True)
     return vectors.publish(
-        partition, index, model=model, previous=previous.version if previous else 0
+        partition,
+        index,
+        model=model,
+        previous=previous.version if previous else 0,
+        sources=vectors.Sources.of(sources),
     )
 
 
@@ -325,14 +341,21 @@ def _vectors_of(chunks: Any, dimension: int) -> tuple[np.ndarray, np.ndarray]:
     return ids, matrix
 
 
-def _rows_of(chunks: Any, dimension: int) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """Ids, vectors and texts of chunks, in id order."""
-    rows = list(chunks.order_by("pk").values_list("pk", "vector", "text"))
-    ids = np.fromiter((pk for pk, _, _ in rows), dtype=np.int64, count=len(rows))
+def _rows_of(
+    chunks: Any, dimension: int
+) -> tuple[np.ndarray, np.ndarray, list[str], list[tuple[int, str, int]]]:
+    """Ids, vectors, texts and (id, source type, source id)s of chunks, in id order."""
+    rows = list(
+        chunks.order_by("pk").values_list(
+            "pk", "vector", "text", "source_type", "source_id"
+        )
+    )
+    ids = np.fromiter((row[0] for row in rows), dtype=np.int64, count=len(rows))
     matrix = np.empty((len(rows), dimension), dtype=np.float32)
-    for i, (_, blob, _) in enumerate(rows):
-        matrix[i] = np.frombuffer(blob, dtype=np.float32)
-    return ids, matrix, [text for _, _, text in rows]
+    for i, row in enumerate(rows):
+        matrix[i] = np.frombuffer(row[1], dtype=np.float32)
+    texts = [row[2] for row in rows]
+    return ids, matrix, texts, [(row[0], row[3], row[4]) for row in rows]
 
 
 def stored_partitions() -> list[str]:

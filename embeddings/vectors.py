@@ -4,12 +4,19 @@ Layout under ``INDEX_DIR``::
 
     <partition>/manifest.json         model, dimension, count, checksum, version, file
     <partition>/vectors-00000042.faiss  the index the manifest names
+    <partition>/sources-00000042.npz    the source of each of its chunk ids
     <partition>/.lock                 held by the one writer
 
 A writer reads the published index from disk, changes its private copy, writes
 a new numbered file (temp file, fsync, ``os.replace``) and then replaces the
 manifest the same way. Readers notice the manifest change and load the new file;
 nobody ever mutates an index that somebody else is searching.
+
+Beside each version lies which source (type and id) every chunk in it belongs
+to, so that a search groups its hits by source without asking the database, as
+vector stores keep a payload with each vector. A chunk's source never changes
+under its id. Ids it lacks (an older version, or rows added while a rebuild read
+them) are looked up in the database instead.
 
 Two kinds of index, chosen by size (``INDEX_APPROXIMATE_ABOVE`` vectors):
 
@@ -28,19 +35,23 @@ import contextlib
 import fcntl
 import hashlib
 import json
+import logging
 import math
 import os
 import re
 import shutil
 import threading
 import time
-from collections.abc import Callable, Iterator
+import zipfile
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
 import numpy as np
 from django.conf import settings
+
+logger = logging.getLogger(__name__)
 
 MANIFEST = "manifest.json"
 KEEP_VERSIONS = 3
@@ -64,6 +75,7 @@ class Manifest:
     file: str
     created: float
     kind: str = FLAT  # manifests written before the ivf kind existed are flat
+    sources: str = ""  # the file of the chunks' sources; "" before they were kept
 
     def as_dict(self) -> dict[str, Any]:
         return self.__dict__.copy()
@@ -206,6 +218,51 @@ def index_search(
     return index.search(matrix, k, params=params)
 
 
+@dataclass(frozen=True)
+class Sources:
+    """The source (type, id) of each chunk id in one version of an index."""
+
+    ids: np.ndarray  # chunk ids, sorted
+    types: np.ndarray  # each chunk's source type, as an index into ``labels``
+    source_ids: np.ndarray
+    labels: np.ndarray  # the source types, as strings
+
+    @classmethod
+    def of(cls, rows: Iterable[tuple[int, str, int]]) -> "Sources":
+        """From (chunk id, source type, source id) rows, in any order."""
+        ordered = sorted(rows)
+        labels = sorted({kind for _, kind, _ in ordered})
+        code = {label: i for i, label in enumerate(labels)}
+        n = len(ordered)
+        return cls(
+            ids=np.fromiter((row[0] for row in ordered), np.int64, n),
+            types=np.fromiter((code[row[1]] for row in ordered), np.int32, n),
+            source_ids=np.fromiter((row[2] for row in ordered), np.int64, n),
+            labels=np.asarray(labels, dtype=str),
+        )
+
+    def find(self, chunk_ids: list[int]) -> dict[int, tuple[str, int]]:
+        """(source type, source id) of those of ``chunk_ids`` it holds."""
+        if not chunk_ids or not len(self.ids):
+            return {}
+        wanted = np.asarray(chunk_ids, dtype=np.int64)
+        at = np.minimum(np.searchsorted(self.ids, wanted), len(self.ids) - 1)
+        labels = self.labels.tolist()
+        types, source_ids = self.types[at].tolist(), self.source_ids[at].tolist()
+        return {
+            chunk_ids[i]: (labels[types[i]], source_ids[i])
+            for i in np.flatnonzero(self.ids[at] == wanted).tolist()
+        }
+
+    def save(self, f: BinaryIO) -> None:
+        np.savez(f, **self.__dict__)
+
+    @classmethod
+    def load(cls, path: Path) -> "Sources":
+        with np.load(path, allow_pickle=False) as data:
+            return cls(**{name: data[name] for name in data.files})
+
+
 def load_published(partition: str) -> tuple[Manifest | None, Any | None]:
     """The published manifest and a private copy of its index (or Nones)."""
     for _ in range(5):
@@ -257,8 +314,16 @@ def writer_lock(partition: str) -> Iterator[None]:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-def publish(partition: str, index: Any, *, model: str, previous: int) -> Manifest:
-    """Write ``index`` as the next version. Call with the writer lock held."""
+def publish(
+    partition: str,
+    index: Any,
+    *,
+    model: str,
+    previous: int,
+    sources: Sources | None = None,
+) -> Manifest:
+    """Write ``index`` (and its chunks' ``sources``) as the next version. Call with
+    the writer lock held."""
     faiss = _faiss()
 
     directory = partition_dir(partition)
@@ -275,6 +340,9 @@ def publish(partition: str, index: Any, *, model: str, previous: int) -> Manifes
         faiss.write_index(index, faiss.PyCallbackIOWriter(write))
 
     _write_atomic(directory / name, fill)
+    sources_name = f"sources-{version:08d}.npz" if sources is not None else ""
+    if sources is not None:
+        _write_atomic(directory / sources_name, sources.save)
     manifest = Manifest(
         model=model,
         dimension=index.d,
@@ -284,21 +352,26 @@ def publish(partition: str, index: Any, *, model: str, previous: int) -> Manifes
         file=name,
         created=time.time(),
         kind=index_kind(index),
+        sources=sources_name,
     )
     text = json.dumps(manifest.as_dict()).encode()
     _write_atomic(directory / MANIFEST, lambda f: f.write(text))
     _fsync_dir(directory)
-    for old in directory.glob("vectors-*.faiss"):
+    for old in _version_files(directory):
         if int(old.stem.split("-")[1]) <= version - KEEP_VERSIONS:
             old.unlink(missing_ok=True)
     return manifest
+
+
+def _version_files(directory: Path) -> list[Path]:
+    return [*directory.glob("vectors-*.faiss"), *directory.glob("sources-*.npz")]
 
 
 def remove_partition(partition: str) -> None:
     directory = partition_dir(partition)
     with writer_lock(partition):
         (directory / MANIFEST).unlink(missing_ok=True)
-        for old in directory.glob("vectors-*.faiss"):
+        for old in _version_files(directory):
             old.unlink()
         shutil.rmtree(directory / "keywords", ignore_errors=True)
 
@@ -322,11 +395,24 @@ def _fsync_dir(directory: Path) -> None:
 
 @dataclass(frozen=True)
 class Loaded:
-    """One published version of a partition: its vectors and its keyword index."""
+    """One published version of a partition: its vectors, their chunks' sources and
+    its keyword index."""
 
     manifest: Manifest
     vectors: Any
     keywords: Any | None
+    sources: Sources | None = None  # None: look every hit's source up in the database
+
+
+def _sources_read(partition: str, manifest: Manifest) -> Sources | None:
+    if not manifest.sources:
+        return None
+    try:
+        return Sources.load(partition_dir(partition) / manifest.sources)
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as error:
+        # Correct without it, only slower: hits are looked up in the database.
+        logger.warning("%s: cannot read %s: %s", partition, manifest.sources, error)
+        return None
 
 
 class IndexReader:
@@ -352,7 +438,12 @@ class IndexReader:
                 return None
             from embeddings import keywords
 
-            loaded = Loaded(manifest, index, keywords.open_index(partition))
+            loaded = Loaded(
+                manifest,
+                index,
+                keywords.open_index(partition),
+                _sources_read(partition, manifest),
+            )
             self._loaded[partition] = (key, loaded)
             return loaded
 

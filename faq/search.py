@@ -12,8 +12,8 @@ from embeddings.fusion import DEFAULT_WEIGHTS, METHODS, Fused
 from embeddings.keywords import query_terms
 from embeddings.selectors import (
     ChunkHit,
-    chunk_text_of_source,
     chunks_search,
+    chunks_shown,
     partition_size,
 )
 from faq.exceptions import ApplicationError, Conflict, NotFound, Unavailable
@@ -88,7 +88,7 @@ def search(query: SearchQuery) -> SearchResponse:
     collections = _collections(query.collection)
     try:
         collections_check_model(collections)
-        results = _search_grouped(query, [c.partition for c in collections])
+        results = _search_grouped(query, collections)
     except EncoderUnavailable as error:
         raise Unavailable(
             "Search cannot embed the question right now (the embedding provider "
@@ -159,15 +159,18 @@ def _collections(slug: str | None) -> list[Collection]:
     return [collection]
 
 
-def _search_grouped(query: SearchQuery, partitions: list[str]) -> list[SearchResult]:
+def _search_grouped(
+    query: SearchQuery, collections: list[Collection]
+) -> list[SearchResult]:
     """Ask each leg for more chunks until ``k`` items pass the filters or the
     indexes run out."""
+    partitions = [c.partition for c in collections]
     legs = ("dense", "keyword") if query.mode == "hybrid" else (query.mode,)
     available = sum(partition_size(p) for p in partitions)
     fetch = max(query.k * 4, settings.SEARCH_CANDIDATES)
     while True:
         hits = chunks_search(query.q, partitions=partitions, k=fetch, legs=legs)
-        results = _results(query, hits)
+        results = _results(query, hits, collections)
         if len(results) >= query.k or fetch >= available:
             return results[: query.k]
         fetch *= 4
@@ -176,26 +179,36 @@ def _search_grouped(query: SearchQuery, partitions: list[str]) -> list[SearchRes
 def _results(
     query: SearchQuery,
     hits: dict[str, list[ChunkHit]],
+    collections: list[Collection],
 ) -> list[SearchResult]:
     # Each leg's hits are best first, so a source's first chunk is its best.
     best = {leg: _best_per_source(leg_hits) for leg, leg_hits in hits.items()}
+    closest = _closest(best)
     candidates = []
-    for source, fused in _rank(query, best):
-        chunk = _snippet_chunk(best, source)
+    for source, fused in _rank(query, best, closest):
+        chunk = closest[source]
         if query.kind and source[0] != KIND_LABELS[query.kind]:
             continue
         if query.min_score is not None and chunk.cosine < query.min_score:
             continue
         candidates.append((source, fused, chunk))
+    kept = _kept(query, candidates, collections)
+    shown = chunks_shown(
+        [chunk.chunk_id for (_, _, chunk), _ in kept], text=query.snippets
+    )
     ranks = {leg: {s: r for r, s in enumerate(b, start=1)} for leg, b in best.items()}
     return [
-        _result(query, item, chunk, fused, best, ranks)
-        for (_, fused, chunk), item in _kept(query, candidates)
+        _result(
+            query, item, chunk, fused, shown.get(chunk.chunk_id, ("", "")), best, ranks
+        )
+        for (_, fused, chunk), item in kept
     ]
 
 
 def _kept(
-    query: SearchQuery, candidates: list[tuple[Source, Fused, ChunkHit]]
+    query: SearchQuery,
+    candidates: list[tuple[Source, Fused, ChunkHit]],
+    collections: list[Collection],
 ) -> list[tuple[tuple[Source, Fused, ChunkHit], Item]]:
     """The first ``k`` candidates that pass the filters (published, category),
     loaded whole. The database filters while it loads: the best ``k`` first, one
@@ -204,7 +217,7 @@ def _kept(
     start, size = 0, query.k
     while len(kept) < query.k and start < len(candidates):
         batch = candidates[start : start + size]
-        items = _items(query, [(source, chunk.chunk_id) for source, _, chunk in batch])
+        items = _items(query, [source for source, _, _ in batch], collections)
         kept += [(c, items[c[0]]) for c in batch if c[0] in items]
         start, size = start + size, size * 2
     return kept[: query.k]
@@ -217,8 +230,20 @@ def _best_per_source(hits: list[ChunkHit]) -> dict[Source, ChunkHit]:
     return best
 
 
+def _closest(best: dict[str, dict[Source, ChunkHit]]) -> dict[Source, ChunkHit]:
+    """Each source's chunk to show: the one closest in meaning of either leg's."""
+    closest: dict[Source, ChunkHit] = {}
+    for leg in best.values():
+        for source, hit in leg.items():
+            if source not in closest or hit.cosine > closest[source].cosine:
+                closest[source] = hit
+    return closest
+
+
 def _rank(
-    query: SearchQuery, best: dict[str, dict[Source, ChunkHit]]
+    query: SearchQuery,
+    best: dict[str, dict[Source, ChunkHit]],
+    closest: dict[Source, ChunkHit],
 ) -> list[tuple[Source, Fused]]:
     if query.mode == "dense":
         scored = {s: Fused(h.cosine, "cosine") for s, h in best["dense"].items()}
@@ -228,39 +253,34 @@ def _rank(
         coverage = {s: h.coverage for s, h in best["keyword"].items()}
         dense = {s: h.cosine for s, h in best["dense"].items()}
         if query.fusion == "boost":  # every candidate's cosine, from either leg
-            dense = {s: _snippet_chunk(best, s).cosine for s in dense.keys() | coverage}
+            dense = {s: h.cosine for s, h in closest.items()}
         fuse = METHODS[query.fusion]
         scored = fuse(dense, coverage, weight=query.weight)  # type: ignore[assignment]
     return sorted(scored.items(), key=lambda pair: -pair[1].score)
 
 
-def _snippet_chunk(best: dict[str, dict[Source, ChunkHit]], source: Source) -> ChunkHit:
-    """The chunk to show: the one closest in meaning, else the keyword match."""
-    candidates = [leg[source] for leg in best.values() if source in leg]
-    return max(candidates, key=lambda hit: hit.cosine)
-
-
-def _items(query: SearchQuery, chosen: list[tuple[Source, int]]) -> dict[Source, Item]:
-    """Those of the chosen (source, chunk id)s that are published and match the
-    category, whole, each with its collection and, for its snippet, the text of the
-    chunk it is shown by (``chunk_text``): one query per kind."""
+def _items(
+    query: SearchQuery, sources: list[Source], collections: list[Collection]
+) -> dict[Source, Item]:
+    """Those of ``sources`` that are published and match the category, with their
+    collection (one of those searched): one query per kind. A document's body
+    stays behind: results show the chunk that matched, and a body can be a book."""
+    by_id = {c.pk: c for c in collections}
     found: dict[Source, Item] = {}
-    for model in (Faq, Document):
+    unloaded: dict[type[Item], tuple[str, ...]] = {Faq: (), Document: ("body",)}
+    for model, deferred in unloaded.items():
         label = model._meta.label_lower
-        of_kind = [(pk, chunk_id) for (kind, pk), chunk_id in chosen if kind == label]
-        if not of_kind:
+        pks = [pk for kind, pk in sources if kind == label]
+        if not pks:
             continue
-        items = model._default_manager.filter(
-            pk__in=[pk for pk, _ in of_kind], published=True
-        ).select_related("collection")
+        items = model._default_manager.filter(pk__in=pks, published=True)
+        items = items.defer(*deferred)
         if query.category:
             items = items.filter(category=query.category)
-        if query.snippets:
-            chunk_ids = [chunk_id for _, chunk_id in of_kind]
-            items = items.annotate(
-                chunk_text=chunk_text_of_source(chunk_ids, source_type=label)
-            )
-        found.update(((label, item.pk), item) for item in items)
+        for item in items:
+            if item.collection_id in by_id:
+                item.collection = by_id[item.collection_id]
+            found[label, item.pk] = item
     return found
 
 
@@ -269,28 +289,26 @@ def _result(
     item: Item,
     chunk: ChunkHit,
     fused: Fused,
+    shown: tuple[str, str],
     best: dict[str, dict[Source, ChunkHit]],
     ranks: dict[str, dict[Source, int]],
 ) -> SearchResult:
     source = (chunk.source_type, chunk.source_id)
+    field, text = shown
     keyword_hit = best.get("keyword", {}).get(source)
     return SearchResult(
         kind=item.kind,
         id=item.pk,
         title=str(item),
         answer=item.answer if isinstance(item, Faq) else "",
-        snippet=best_passage(
-            getattr(item, "chunk_text", None) or "", query.q, title=str(item)
-        )
-        if query.snippets
-        else "",
-        matched=chunk.field,
+        snippet=best_passage(text, query.q, title=str(item)) if query.snippets else "",
+        matched=field,
         chunk_id=chunk.chunk_id,
         url=item.get_absolute_url(),
         category=item.category,
         collection=item.collection.slug,
         score=round(fused.score, 4),
-        cosine=round(max(h[source].cosine for h in best.values() if source in h), 4),
+        cosine=round(chunk.cosine, 4),
         dense_rank=ranks.get("dense", {}).get(source),
         keyword_score=round(keyword_hit.bm25, 4)
         if keyword_hit and keyword_hit.bm25

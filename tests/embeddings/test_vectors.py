@@ -13,10 +13,14 @@ def unit(rows: int, dim: int = 8, seed: int = 0) -> np.ndarray:
 
 
 def publish(ids: list[int], matrix: np.ndarray, previous: int = 0) -> vectors.Manifest:
+    """Publish chunks ``ids``; chunk n belongs to source ("t.item", 10 * n)."""
     index = vectors.new_index(matrix.shape[1])
     index.add_with_ids(matrix, np.array(ids, dtype=np.int64))
+    sources = vectors.Sources.of((i, "t.item", 10 * i) for i in ids)
     with vectors.writer_lock("p"):
-        return vectors.publish("p", index, model="m", previous=previous)
+        return vectors.publish(
+            "p", index, model="m", previous=previous, sources=sources
+        )
 
 
 def test_publish_writes_a_manifest_that_names_and_checks_its_file(index_dir):
@@ -32,8 +36,32 @@ def test_publish_writes_a_manifest_that_names_and_checks_its_file(index_dir):
         "file": "vectors-00000001.faiss",
         "created": manifest.created,
         "kind": "flat",
+        "sources": "sources-00000001.npz",
     }
     assert not list((index_dir / "p").glob("*.tmp"))
+
+
+def test_the_reader_knows_each_indexed_chunks_source(index_dir):
+    publish([12, 10, 11], unit(3))
+    sources = vectors.reader.get("p").sources
+    assert sources.find([11, 99, 12, 5]) == {11: ("t.item", 110), 12: ("t.item", 120)}
+    assert sources.find([]) == {}
+    mixed = vectors.Sources.of([(3, "b.two", 30), (1, "a.one", 10), (2, "b.two", 20)])
+    assert mixed.find([1, 2, 3, 4]) == {
+        1: ("a.one", 10),
+        2: ("b.two", 20),
+        3: ("b.two", 30),
+    }
+    assert vectors.Sources.of([]).find([1]) == {}
+
+
+def test_an_unreadable_sources_file_leaves_the_index_searchable(index_dir, caplog):
+    manifest = publish([1, 2], unit(2))
+    (index_dir / "p" / manifest.sources).write_bytes(b"garbage")
+    loaded = vectors.reader.get("p")
+    assert loaded.sources is None  # hits are looked up in the database instead
+    assert loaded.vectors.ntotal == 2
+    assert "cannot read sources-00000001.npz" in caplog.text
 
 
 def test_inner_product_on_unit_vectors_is_cosine():
@@ -57,8 +85,11 @@ def test_reader_swaps_in_a_new_version_and_keeps_serving_its_copy(index_dir):
 def test_old_versions_are_pruned(index_dir):
     for version in range(6):
         publish([1], unit(1), previous=version)
-    files = sorted(p.name for p in (index_dir / "p").glob("vectors-*.faiss"))
+    files = sorted(p.name for p in (index_dir / "p").glob("*-*.*"))
     assert files == [
+        "sources-00000004.npz",
+        "sources-00000005.npz",
+        "sources-00000006.npz",
         "vectors-00000004.faiss",
         "vectors-00000005.faiss",
         "vectors-00000006.faiss",
