@@ -17,29 +17,33 @@ is the best there is: ``bench/fusion.py`` shows what that costs on FAQ paraphras
 
 import math
 from collections.abc import Callable, Hashable, Mapping
-from dataclasses import dataclass
+from typing import NamedTuple
 
 Leg = Mapping[Hashable, float]
 RRF_K = 60
 
 
-@dataclass(frozen=True)
-class Fused:
+class Fused(NamedTuple):  # a tuple: a search fuses hundreds
     score: float
-    how: str  # how the score was computed, for explain=true
+    how: str = ""  # how the score was computed, if asked to explain
 
 
-def boost(dense: Leg, keyword: Leg, *, weight: float) -> dict[Hashable, Fused]:
+def boost(
+    dense: Leg, keyword: Leg, *, weight: float, explain: bool = False
+) -> dict[Hashable, Fused]:
     """cosine + weight * coverage; ``dense`` must hold every candidate's cosine."""
     fused: dict[Hashable, Fused] = {}
     for key, cosine in dense.items():
         coverage = keyword.get(key, 0.0)
         score = cosine + weight * coverage
-        fused[key] = Fused(score, f"boost: {cosine:.4f} + {weight:g}*{coverage:.4f}")
+        how = f"boost: {cosine:.4f} + {weight:g}*{coverage:.4f}" if explain else ""
+        fused[key] = Fused(score, how)
     return fused
 
 
-def rrf(dense: Leg, keyword: Leg, *, weight: float) -> dict[Hashable, Fused]:
+def rrf(
+    dense: Leg, keyword: Leg, *, weight: float, explain: bool = False
+) -> dict[Hashable, Fused]:
     ranks = [_ranks(dense), _ranks(keyword)]
     shares = [1 - weight, weight]
     fused: dict[Hashable, Fused] = {}
@@ -50,18 +54,34 @@ def rrf(dense: Leg, keyword: Leg, *, weight: float) -> dict[Hashable, Fused]:
             if key in rank
         ]
         score = sum(share / (RRF_K + rank) for share, rank in parts)
-        terms = " + ".join(f"{share:g}/({RRF_K}+{rank})" for share, rank in parts)
-        fused[key] = Fused(score, f"rrf: {terms}")
+        how = " + ".join(f"{share:g}/({RRF_K}+{rank})" for share, rank in parts)
+        fused[key] = Fused(score, f"rrf: {how}" if explain else "")
     return fused
 
 
-def relative(dense: Leg, keyword: Leg, *, weight: float) -> dict[Hashable, Fused]:
-    return _linear(dense, keyword, weight=weight, normalise=_min_max, name="relative")
-
-
-def distribution(dense: Leg, keyword: Leg, *, weight: float) -> dict[Hashable, Fused]:
+def relative(
+    dense: Leg, keyword: Leg, *, weight: float, explain: bool = False
+) -> dict[Hashable, Fused]:
     return _linear(
-        dense, keyword, weight=weight, normalise=_z_score, name="distribution"
+        dense,
+        keyword,
+        weight=weight,
+        normalise=_min_max,
+        name="relative",
+        explain=explain,
+    )
+
+
+def distribution(
+    dense: Leg, keyword: Leg, *, weight: float, explain: bool = False
+) -> dict[Hashable, Fused]:
+    return _linear(
+        dense,
+        keyword,
+        weight=weight,
+        normalise=_z_score,
+        name="distribution",
+        explain=explain,
     )
 
 
@@ -72,6 +92,7 @@ def _linear(
     weight: float,
     normalise: Callable[[Leg], dict[Hashable, float]],
     name: str,
+    explain: bool,
 ) -> dict[Hashable, Fused]:
     legs = [normalise(dense), normalise(keyword)]
     shares = [1 - weight, weight]
@@ -81,8 +102,8 @@ def _linear(
             (share, leg.get(key, 0.0)) for share, leg in zip(shares, legs, strict=True)
         ]
         score = sum(share * value for share, value in parts)
-        terms = " + ".join(f"{share:g}*{value:.4f}" for share, value in parts)
-        fused[key] = Fused(score, f"{name}: {terms}")
+        how = " + ".join(f"{share:g}*{value:.4f}" for share, value in parts)
+        fused[key] = Fused(score, f"{name}: {how}" if explain else "")
     return fused
 
 

@@ -255,7 +255,9 @@ def _rank(
         if query.fusion == "boost":  # every candidate's cosine, from either leg
             dense = {s: h.cosine for s, h in closest.items()}
         fuse = METHODS[query.fusion]
-        scored = fuse(dense, coverage, weight=query.weight)  # type: ignore[assignment]
+        scored = fuse(  # type: ignore[assignment]
+            dense, coverage, weight=query.weight, explain=query.explain
+        )
     return sorted(scored.items(), key=lambda pair: -pair[1].score)
 
 
