@@ -1,5 +1,6 @@
 import hashlib
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -80,6 +81,20 @@ def test_reader_swaps_in_a_new_version_and_keeps_serving_its_copy(index_dir):
     publish([1, 2, 3, 4], matrix, previous=1)
     assert served.ntotal == 2  # the old copy was not touched
     assert vectors.reader.get("p").vectors.ntotal == 4
+
+
+def test_the_reader_maps_a_flat_index_and_the_writer_gets_a_copy(index_dir):
+    matrix = unit(3)
+    manifest = publish([1, 2, 3], matrix)
+    path = index_dir / "p" / manifest.file
+    served = vectors.reader.get("p").vectors
+    # One copy per machine: the file's pages, shared by every process serving it.
+    assert str(path) in Path("/proc/self/maps").read_text()
+    _, private = vectors.load_published("p")
+    private.remove_ids(np.array([1], dtype=np.int64))  # changing it is safe
+    path.unlink()  # pruned while still served
+    _, ids = vectors.index_search(served, matrix, 1)
+    assert served.ntotal == 3 and ids[:, 0].tolist() == [1, 2, 3]
 
 
 def test_old_versions_are_pruned(index_dir):
