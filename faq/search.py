@@ -276,7 +276,7 @@ def _items(
         if not pks:
             continue
         items = model._default_manager.filter(pk__in=pks, published=True)
-        items = items.defer(*deferred)
+        items = items.defer(*deferred).order_by()  # mapped by pk: no sort
         if query.category:
             items = items.filter(category=query.category)
         for item in items:
