@@ -4,6 +4,7 @@ process loads the model and the indexes when it starts, not on a first search.""
 
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Callable
@@ -62,8 +63,10 @@ def queries_of(query: SearchQuery) -> list[str]:
         response = search(query)
         used = [(r.item.collection.slug, r.snippet, r.url) for r in response.results]
         assert len(used) == len(response.results) and response.confident in (1, 0)
-    # Each query's table, by its first column: SELECT "faq_faq"."id", ...
-    return [q["sql"].split('"')[1] for q in captured.captured_queries]
+    # Each query's table: ... FROM "faq_faq" ...
+    return [
+        re.search(r'FROM "(\w+)"', q["sql"]).group(1) for q in captured.captured_queries
+    ]
 
 
 @pytest.mark.parametrize("mode", MODES)
