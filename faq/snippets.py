@@ -23,6 +23,7 @@ such than that the their them then there these they this those to too under up u
 was we were what when where which while who whom why will with would you your"""
 _SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
 _WORD = re.compile(r"\w+")
+_MARKABLE = re.compile(r"&#?\w+;|\w+")  # in escaped text: an entity, or a word
 
 
 def best_passage(text: str, query: str, *, title: str = "") -> str:
@@ -38,7 +39,7 @@ def best_passage(text: str, query: str, *, title: str = "") -> str:
     if not sentences:
         return ""
     terms = _telling(query_terms(query))
-    matches = [terms & set(query_terms(sentence)) for sentence in sentences]
+    matches = [terms & _stems(sentence) for sentence in sentences]
     best, best_score = 0, (-1, -1)
     for start in range(len(sentences)):
         end = start + _window_length(sentences, start)
@@ -77,15 +78,19 @@ def highlight(text: str, terms: list[str] | set[str]) -> SafeString:
     """``text`` escaped, with the words whose stem is one of ``terms`` in <mark>
     (function words such as "how" or "my" are left unmarked)."""
     wanted = _telling(terms)
-    pieces: list[str] = []
-    last = 0
-    for match in _WORD.finditer(text):
-        pieces.append(html.escape(text[last : match.start()]))
-        word = match.group()  # letters, digits and _: nothing to escape
-        pieces.append(f"<mark>{word}</mark>" if _stem(word) in wanted else word)
-        last = match.end()
-    pieces.append(html.escape(text[last:]))
-    return mark_safe("".join(pieces))  # every piece above was escaped
+
+    def mark(match: re.Match[str]) -> str:
+        word = match.group()
+        if word[0] == "&" or _stem(word) not in wanted:  # an entity, or unwanted
+            return word
+        return f"<mark>{word}</mark>"
+
+    # Escaping only turns & < > " ' into entities: the words are those of text.
+    return mark_safe(_MARKABLE.sub(mark, html.escape(text)))
+
+
+def _stems(text: str) -> set[str]:
+    return {stem for word in _WORD.findall(text) if (stem := _stem(word))}
 
 
 @functools.lru_cache(maxsize=65536)
