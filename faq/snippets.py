@@ -36,8 +36,8 @@ def best_passage(text: str, query: str, *, title: str = "") -> str:
     if title and text.startswith(title) and text != title:
         text = text[len(title) :].lstrip()  # chunks lead with their title for context
     sentences = [s for s in _SENTENCE.split(text) if s.strip()]
-    if not sentences:
-        return ""
+    if len(sentences) <= 1:  # nothing to choose between
+        return _trim(sentences[0], leading=False) if sentences else ""
     terms = _telling(query_terms(query))
     matches = [terms & _stems(sentence) for sentence in sentences]
     best, best_score = 0, (-1, -1)
