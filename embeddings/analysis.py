@@ -166,7 +166,9 @@ def index_neighbours(
     if loaded is None or loaded.vectors.ntotal == 0 or len(matrix) == 0 or k < 1:
         return [[] for _ in range(len(matrix))]
     query = np.ascontiguousarray(matrix, dtype=np.float32)
-    scores, ids = loaded.vectors.search(query, min(k, loaded.vectors.ntotal))
+    scores, ids = vectors.index_search(
+        loaded.vectors, query, min(k, loaded.vectors.ntotal)
+    )  # with the configured nprobe: the index's own is 1
     return [
         [(int(i), float(s)) for i, s in zip(row_ids, row_scores, strict=True) if i >= 0]
         for row_ids, row_scores in zip(ids, scores, strict=True)

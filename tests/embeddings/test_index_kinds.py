@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from embeddings import selectors, services, vectors
+from embeddings import analysis, selectors, services, vectors
 from embeddings.encoders import encode_query, get_encoder
 from embeddings.models import Chunk
 
@@ -134,6 +134,17 @@ def test_neighbours_are_found_in_an_approximate_partition(threshold):
     )
     assert served()[0] == "ivf"
     assert [(a, b) for a, b, _ in pairs] == [(ids[0], ids[-1])]
+
+
+def test_batched_neighbours_probe_as_many_lists_as_a_search(threshold, settings):
+    matrix = unit(600, seed=11)
+    ids = np.array(store(matrix))
+    services.index_sync(PARTITION)
+    settings.INDEX_NPROBE = 1000  # every list: exact, if the setting is used
+    found = analysis.index_neighbours(matrix[:20], partition=PARTITION, k=10)
+    exact = ids[np.argsort(-(matrix[:20] @ matrix.T), axis=1)[:, :10]]
+    assert served()[0] == "ivf"
+    assert [[i for i, _ in row] for row in found] == exact.tolist()
 
 
 def test_keyword_only_hits_get_their_cosine_from_an_approximate_index(
