@@ -1,7 +1,8 @@
 """Reads of help content."""
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
+from django.db import connection
 from django.db.models import Count
 
 from embeddings.models import Chunk
@@ -21,6 +22,31 @@ def item_get(*, model: type[Item], pk: int) -> Item:
     if item is None:
         raise NotFound(f"There is no {model._meta.verbose_name} {pk}.")
     return item
+
+
+def items_published(
+    model: type[Item],
+    pks: list[int],
+    *,
+    category: str | None = None,
+    deferred: tuple[str, ...] = (),
+) -> Iterable[Item]:
+    """The published items among ``pks`` (of ``category``, if given), every field
+    but ``deferred`` loaded. Plain SQL: on every search, the ORM took three times
+    as long to build this query (0.3 ms) as the database took to answer it."""
+    qn = connection.ops.quote_name
+    fields = [f for f in model._meta.concrete_fields if f.name not in deferred]
+    sql = (
+        f"SELECT {', '.join(qn(str(f.column)) for f in fields)} "
+        f"FROM {qn(model._meta.db_table)} "
+        f"WHERE {qn(str(model._meta.pk.column))} IN ({', '.join(['%s'] * len(pks))}) "
+        f"AND {qn('published')} = %s"
+    )
+    params: list[object] = [*pks, True]
+    if category:
+        sql += f" AND {qn('category')} = %s"
+        params.append(category)
+    return model._default_manager.raw(sql, params)
 
 
 def upload_get(*, pk: int) -> ImportJob:

@@ -17,6 +17,7 @@ from django.test.utils import CaptureQueriesContext
 from embeddings import encoders, keywords, services, vectors
 from faq.models import Document, Faq
 from faq.search import MODES, SearchQuery, search
+from faq.selectors import items_published
 
 pytestmark = pytest.mark.django_db
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -138,6 +139,30 @@ def test_an_index_published_without_sources_is_searched_through_the_database(faq
     services.index_sync(partition)
     assert vectors.read_manifest(partition).sources
     assert queries_of(query) == ["faq_collection", "faq_faq", "embeddings_chunk"]
+
+
+def test_results_load_published_items_of_the_category_without_deferred_fields(
+    collection,
+):
+    def document(title: str, **fields: object) -> int:
+        return Document.objects.create(
+            collection=collection, title=title, body="A long body.", **fields
+        ).pk
+
+    pks = [
+        document("shown", category="billing"),
+        document("draft", category="billing", published=False),
+        document("elsewhere", category="account"),
+    ]
+    loaded = list(
+        items_published(Document, pks, category="billing", deferred=("body",))
+    )
+    assert [(d.title, d.category, d.collection) for d in loaded] == [
+        ("shown", "billing", collection)
+    ]
+    assert loaded[0].get_deferred_fields() == {"body"}
+    everything = items_published(Document, pks)
+    assert sorted(d.title for d in everything) == ["elsewhere", "shown"]
 
 
 def test_without_snippets_no_chunk_text_is_read(faqs):
