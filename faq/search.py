@@ -326,8 +326,13 @@ def search_warm_up() -> None:
     from embeddings.encoders import encode_query
 
     try:
-        encode_query("warm up")
+        vector = encode_query("warm up")
     except EncoderUnavailable as error:  # a remote provider away: start anyway
         logger.warning("search warm-up could not embed: %s", error)
+        vector = None
     for partition in vectors.partitions():
-        vectors.reader.get(partition)
+        loaded = vectors.reader.get(partition)
+        if loaded is not None and vector is not None:
+            # One search of each index: a flat one's mapped pages are touched now,
+            # not by the first visitor's search.
+            vectors.reader.search(vector, partitions=[partition], k=1)
