@@ -292,11 +292,8 @@ def _read_mapped(path: Path, checksum: str) -> Any:
     pruning."""
     faiss = _faiss()
 
-    digest = hashlib.sha256()
     with open(path, "rb") as f:
-        while data := f.read(1 << 20):
-            digest.update(data)
-        if digest.hexdigest() != checksum:
+        if hashlib.file_digest(f, "sha256").hexdigest() != checksum:
             raise IndexCorrupt(f"{path} does not match its manifest checksum")
         try:
             index = faiss.read_index(str(path), faiss.IO_FLAG_MMAP_IFC)
