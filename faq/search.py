@@ -16,9 +16,9 @@ from embeddings.selectors import (
     chunks_shown,
     partition_size,
 )
-from faq.exceptions import ApplicationError, Conflict, NotFound, Unavailable
+from faq.exceptions import ApplicationError, Conflict, Unavailable
 from faq.models import Collection, Document, Faq, Item
-from faq.selectors import items_published
+from faq.selectors import collections_searched, items_published
 from faq.snippets import best_passage
 
 logger = logging.getLogger(__name__)
@@ -86,7 +86,7 @@ class SearchResponse:
 def search(query: SearchQuery) -> SearchResponse:
     started = time.perf_counter()
     query = search_validate(query)
-    collections = _collections(query.collection)
+    collections = collections_searched(query.collection)
     try:
         collections_check_model(collections)
         results = _search_grouped(query, collections)
@@ -149,15 +149,6 @@ def collections_check_model(collections: list[Collection]) -> None:
                 f"--reembed --partition {c.partition}",
                 extra={"collection": c.slug, "embedding_model": c.embedding_model},
             )
-
-
-def _collections(slug: str | None) -> list[Collection]:
-    if not slug:
-        return list(Collection.objects.all())
-    collection = Collection.objects.filter(slug=slug).first()
-    if collection is None:
-        raise NotFound(f"There is no collection {slug!r}.")
-    return [collection]
 
 
 def _search_grouped(

@@ -1,13 +1,18 @@
 """Reads of help content."""
 
-from collections.abc import Iterable, Sequence
+import functools
+from collections.abc import Sequence
+from typing import Any, TypeVar
 
 from django.db import connection
-from django.db.models import Count
+from django.db.models import Count, Model
+from django.db.models.sql import Query
 
 from embeddings.models import Chunk
 from faq.exceptions import NotFound, PermissionDenied
 from faq.models import ApiKey, Collection, ImportJob, Item
+
+M = TypeVar("M", bound=Model)
 
 
 def collection_get(*, slug: str) -> Collection:
@@ -30,23 +35,73 @@ def items_published(
     *,
     category: str | None = None,
     deferred: tuple[str, ...] = (),
-) -> Iterable[Item]:
+) -> list[Item]:
     """The published items among ``pks`` (of ``category``, if given), every field
     but ``deferred`` loaded. Plain SQL: on every search, the ORM took three times
     as long to build this query (0.3 ms) as the database took to answer it."""
     qn = connection.ops.quote_name
-    fields = [f for f in model._meta.concrete_fields if f.name not in deferred]
-    sql = (
-        f"SELECT {', '.join(qn(str(f.column)) for f in fields)} "
-        f"FROM {qn(model._meta.db_table)} "
-        f"WHERE {qn(str(model._meta.pk.column))} IN ({', '.join(['%s'] * len(pks))}) "
+    where = (
+        f"{qn(str(model._meta.pk.column))} IN ({', '.join(['%s'] * len(pks))}) "
         f"AND {qn('published')} = %s"
     )
-    params: list[object] = [*pks, True]
+    params: list[Any] = [*pks, True]
     if category:
-        sql += f" AND {qn('category')} = %s"
+        where += f" AND {qn('category')} = %s"
         params.append(category)
-    return model._default_manager.raw(sql, params)
+    return _rows_as(model, where, params, deferred=deferred)
+
+
+def collections_searched(slug: str | None) -> list[Collection]:
+    """The collection ``slug``, or every collection (by name): what a search reads
+    first. Plain SQL, as ``items_published``: the ORM took 0.14 ms to build it."""
+    if not slug:
+        return sorted(_rows_as(Collection), key=lambda c: c.name)
+    found = _rows_as(Collection, f"{connection.ops.quote_name('slug')} = %s", [slug])
+    if not found:
+        raise NotFound(f"There is no collection {slug!r}.")
+    return found
+
+
+def _rows_as(
+    model: type[M],
+    where: str = "",
+    params: Sequence[Any] = (),
+    *,
+    deferred: tuple[str, ...] = (),
+) -> list[M]:
+    """Instances of ``model`` from ``SELECT … WHERE where``: what ``Model.objects.raw``
+    returns, without its per-query work on columns (done once per model here),
+    and with the database's values converted as the ORM converts them."""
+    select, names, converters = _select(model, deferred, connection.vendor)
+    with connection.cursor() as cursor:
+        cursor.execute(f"{select} WHERE {where}" if where else select, params)
+        rows = cursor.fetchall()
+    if converters:
+        rows = [list(row) for row in rows]
+        for row in rows:
+            for at, (functions, expression) in converters.items():
+                for function in functions:
+                    row[at] = function(row[at], expression, connection)
+    return [model.from_db(connection.alias, names, row) for row in rows]
+
+
+@functools.cache
+def _select(
+    model: type[Model], deferred: tuple[str, ...], vendor: str
+) -> tuple[str, list[str], dict[int, tuple[list[Any], Any]]]:
+    """``SELECT`` of the fields but ``deferred``, their names, and the converters
+    the ORM applies to their values on this kind of database."""
+    qn = connection.ops.quote_name
+    fields = [f for f in model._meta.concrete_fields if f.name not in deferred]
+    compiler = connection.ops.compiler("SQLCompiler")(Query(model), connection, None)
+    converters = compiler.get_converters(
+        [f.get_col(model._meta.db_table) for f in fields]
+    )
+    select = (
+        f"SELECT {', '.join(qn(str(f.column)) for f in fields)} "
+        f"FROM {qn(model._meta.db_table)}"
+    )
+    return select, [f.attname for f in fields], converters
 
 
 def upload_get(*, pk: int) -> ImportJob:
