@@ -13,11 +13,13 @@ from pathlib import Path
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.urls import reverse, set_script_prefix
 
 from embeddings import encoders, keywords, services, vectors
-from faq.models import Document, Faq
+from faq.exceptions import NotFound
+from faq.models import Collection, Document, Faq
 from faq.search import MODES, SearchQuery, search
-from faq.selectors import items_published
+from faq.selectors import collections_searched, items_published
 
 pytestmark = pytest.mark.django_db
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -163,6 +165,39 @@ def test_results_load_published_items_of_the_category_without_deferred_fields(
     assert loaded[0].get_deferred_fields() == {"body"}
     everything = items_published(Document, pks)
     assert sorted(d.title for d in everything) == ["elsewhere", "shown"]
+
+
+def test_loaded_items_and_collections_hold_what_the_orm_would_load(faqs, collection):
+    # The selectors convert the database's values themselves (booleans, aware
+    # datetimes on SQLite): each field must equal what the ORM gives.
+    pks = list(Faq.objects.values_list("pk", flat=True))
+    fields = [f.attname for f in Faq._meta.concrete_fields]
+    loaded = {f.pk: f for f in items_published(Faq, pks)}
+    for faq in Faq.objects.filter(pk__in=pks):
+        assert [getattr(loaded[faq.pk], f) for f in fields] == [
+            getattr(faq, f) for f in fields
+        ]
+    assert loaded[pks[0]].published is True
+    other = Collection.objects.create(name="Another", slug="another")
+    assert collections_searched(None) == list(Collection.objects.order_by("name"))
+    assert [
+        (c.created_at, c.confidence_threshold) for c in collections_searched("another")
+    ] == [(other.created_at, other.confidence_threshold)]
+    with pytest.raises(NotFound):
+        collections_searched("nowhere")
+
+
+def test_item_urls_are_what_reverse_gives_under_any_script_prefix():
+    try:
+        for prefix in ("/", "/help/"):
+            set_script_prefix(prefix)
+            for kind, model in (("faq", Faq), ("document", Document)):
+                assert model(pk=42).get_absolute_url() == reverse(
+                    "faq:item", args=[kind, 42]
+                )
+                assert model(pk=42).get_absolute_url().startswith(f"{prefix}{kind}/")
+    finally:
+        set_script_prefix("/")
 
 
 def test_without_snippets_no_chunk_text_is_read(faqs):
