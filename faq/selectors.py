@@ -1,7 +1,7 @@
 """Reads of help content."""
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, TypeVar
 
 from django.db import connection
@@ -72,28 +72,27 @@ def _rows_as(
     """Instances of ``model`` from ``SELECT … WHERE where``: what ``Model.objects.raw``
     returns, without its per-query work on columns (done once per model here),
     and with the database's values converted as the ORM converts them."""
-    select, names, converters = _select(model, deferred, connection.vendor)
+    select, names, query, converters = _select(model, deferred, connection.vendor)
     with connection.cursor() as cursor:
         cursor.execute(f"{select} WHERE {where}" if where else select, params)
-        rows = cursor.fetchall()
+        rows: Iterable[Sequence[Any]] = cursor.fetchall()
     if converters:
-        rows = [list(row) for row in rows]
-        for row in rows:
-            for at, (functions, expression) in converters.items():
-                for function in functions:
-                    row[at] = function(row[at], expression, connection)
+        compiler = connection.ops.compiler("SQLCompiler")(query, connection, None)
+        rows = compiler.apply_converters(rows, converters)
     return [model.from_db(connection.alias, names, row) for row in rows]
 
 
 @functools.cache
 def _select(
     model: type[Model], deferred: tuple[str, ...], vendor: str
-) -> tuple[str, list[str], dict[int, tuple[list[Any], Any]]]:
-    """``SELECT`` of the fields but ``deferred``, their names, and the converters
-    the ORM applies to their values on this kind of database."""
+) -> tuple[str, list[str], Query, dict[int, tuple[list[Any], Any]]]:
+    """``SELECT`` of the fields but ``deferred``, their names, a query of the model
+    (to make compilers of), and the converters the ORM applies to their values on
+    this kind of database."""
     qn = connection.ops.quote_name
     fields = [f for f in model._meta.concrete_fields if f.name not in deferred]
-    compiler = connection.ops.compiler("SQLCompiler")(Query(model), connection, None)
+    query = Query(model)
+    compiler = connection.ops.compiler("SQLCompiler")(query, connection, None)
     converters = compiler.get_converters(
         [f.get_col(model._meta.db_table) for f in fields]
     )
@@ -101,7 +100,7 @@ def _select(
         f"SELECT {', '.join(qn(str(f.column)) for f in fields)} "
         f"FROM {qn(model._meta.db_table)}"
     )
-    return select, [f.attname for f in fields], converters
+    return select, [f.attname for f in fields], query, converters
 
 
 def upload_get(*, pk: int) -> ImportJob:
