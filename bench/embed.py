@@ -12,7 +12,7 @@ cores falls on all of them alike and the ratios hold. Tokens are real word piece
 Quality: STS-benchmark test cosine Spearman of each backend (the gate is 0.815).
 Floor: FLOP per token (the six layers' matrix products, 144 d^2, plus attention,
 24 L d at the texts' own length L) times the tokens, over the stated per-core peak
-of this machine's matrix multiply (fp32 and int8).
+of this machine's matrix multiply (fp32 and int8; openvino counts as fp32, its graph).
 """
 
 import argparse
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT.parent / "shared" / "data"
-BACKENDS = ("torch", "onnx", "onnx-int8")
+BACKENDS = ("torch", "onnx", "onnx-int8", "openvino")
 GATE = 0.815
 # Measured on this machine's cores at matrix-multiply peak (MiniLM-sized GEMMs),
 # in MiniLM tokens per second per core; times 21.2 MFLOP a token:
@@ -142,6 +142,7 @@ def summary(result: dict[str, object]) -> dict[str, object]:
 
 def machine() -> str:
     import onnxruntime
+    import openvino
     import torch
 
     cpu = platform.processor() or platform.machine()
@@ -152,7 +153,8 @@ def machine() -> str:
                 break
     return (
         f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-        f"torch {torch.__version__}, onnxruntime {onnxruntime.__version__}"
+        f"torch {torch.__version__}, onnxruntime {onnxruntime.__version__}, "
+        f"openvino {openvino.get_version().split('-')[0]}"
     )
 
 

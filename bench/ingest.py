@@ -212,11 +212,11 @@ def ours_checked(docs: list[dict[str, str]]) -> dict[str, Any]:
 
 
 def floor() -> dict[str, Any]:
-    """Encoding our chunk texts alone, in this process, with the product's encoder
+    """Encoding our chunk texts alone, in this process, with the worker's encoder
     (timed on an even sample of at most FLOOR_SAMPLE chunks and scaled)."""
     from django.conf import settings
 
-    from embeddings.encoders import get_encoder
+    from embeddings.encoders import make_encoder
     from embeddings.models import Chunk
     from faq.models import Collection
 
@@ -227,12 +227,15 @@ def floor() -> dict[str, Any]:
         .values_list("text", flat=True)
     )
     sample = texts[:: max(1, len(texts) // FLOOR_SAMPLE)]
-    encoder = get_encoder()
+    encoder = make_encoder(settings.EMBEDDINGS_WORKER_BACKEND)
     encoder.encode(sample[:8])  # warm, as the worker is
     started = time.perf_counter()
     encoder.encode(sorted(sample, key=len))
     seconds = (time.perf_counter() - started) * len(texts) / len(sample)
-    return {"backend": settings.EMBEDDINGS_BACKEND, "floor_s": round(seconds, 1)}
+    return {
+        "backend": settings.EMBEDDINGS_WORKER_BACKEND,
+        "floor_s": round(seconds, 1),
+    }
 
 
 def txtai_index(texts: list[str], *, maxlength: int | None = None) -> dict[str, Any]:

@@ -185,6 +185,7 @@ def _read_dimension(path: str) -> int | None:
 
 
 _default_threads = 0
+_default_backend = ""
 
 
 def threads_default_set(threads: int) -> None:
@@ -192,6 +193,13 @@ def threads_default_set(threads: int) -> None:
     its share of the cores here)."""
     global _default_threads
     _default_threads = max(0, threads)
+
+
+def backend_default_set(backend: str) -> None:
+    """The backend this process embeds with when none is named (a Celery worker
+    sets ``EMBEDDINGS_WORKER_BACKEND`` here); empty: ``EMBEDDINGS_BACKEND``."""
+    global _default_backend
+    _default_backend = backend
 
 
 def encoder_threads() -> int:
@@ -209,16 +217,18 @@ BACKENDS = {
     "torch": "embeddings.encoders.SentenceTransformerEncoder",
     "onnx": "embeddings.onnx.OnnxEncoder",
     "onnx-int8": "embeddings.onnx.OnnxInt8Encoder",
+    "openvino": "embeddings.onnx.OpenVinoEncoder",
     "openai": "embeddings.remote.RemoteEncoder",
 }
 
 
 def make_encoder(backend: str = "") -> Encoder:
-    """A new encoder of ``backend`` (default: ``EMBEDDINGS_BACKEND``)."""
+    """A new encoder of ``backend`` (default: this process's, see
+    ``backend_default_set``, else ``EMBEDDINGS_BACKEND``)."""
     from django.core.exceptions import ImproperlyConfigured
     from django.utils.module_loading import import_string
 
-    backend = backend or settings.EMBEDDINGS_BACKEND
+    backend = backend or _default_backend or settings.EMBEDDINGS_BACKEND
     if backend not in BACKENDS:
         raise ImproperlyConfigured(
             f"EMBEDDINGS_BACKEND={backend!r}: choose one of {', '.join(BACKENDS)}"

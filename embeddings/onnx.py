@@ -1,5 +1,6 @@
-"""ONNX Runtime encoders: the sentence-transformers model exported once, run without
-torch, in fp32 (``onnx``) or with int8 weights (``onnx-int8``).
+"""ONNX encoders: the sentence-transformers model exported once and run without
+torch, by ONNX Runtime in fp32 (``onnx``) or with int8 weights (``onnx-int8``), or by
+OpenVINO (``openvino``: bf16 products where the CPU has them).
 
 The export (torch to ONNX, ONNX Runtime's BERT fusions, dynamic quantisation) runs on
 first use or ahead of it (``manage.py prepare_encoder``) and is cached under
@@ -112,17 +113,9 @@ class OnnxEncoder(LocalEncoder):
         return vectors
 
     def _encode_batch(self, session: Any, rows: list[list[int]]) -> np.ndarray:
-        width = max(len(row) for row in rows)
-        input_ids = np.zeros((len(rows), width), dtype=np.int64)
-        mask = np.zeros((len(rows), width), dtype=np.int64)
-        for i, row in enumerate(rows):
-            input_ids[i, : len(row)] = row
-            mask[i, : len(row)] = 1
-        feed = {"input_ids": input_ids, "attention_mask": mask}
-        if any(arg.name == "token_type_ids" for arg in session.get_inputs()):
-            feed["token_type_ids"] = np.zeros_like(input_ids)
+        feed = padded(rows, [arg.name for arg in session.get_inputs()])
         hidden = session.run(None, feed)[0]
-        return pool(hidden, mask, mode=self.pooling)
+        return pool(hidden, feed["attention_mask"], mode=self.pooling)
 
 
 class OnnxInt8Encoder(OnnxEncoder):
@@ -130,6 +123,80 @@ class OnnxInt8Encoder(OnnxEncoder):
     vectors within about 0.99 cosine of torch's."""
 
     file = INT8_FILE
+
+
+class OpenVinoEncoder(OnnxEncoder):
+    """The fp32 graph run by OpenVINO, which multiplies in bf16 where the CPU does
+    so natively (AMX, AVX512-BF16; STS-B 0.8186) and in fp32 elsewhere.
+
+    One batch (a query) runs on every thread. Several batches run side by side, one
+    a thread (OpenVINO's streams), which on two cores is 1.3-1.6x faster than
+    splitting each batch. Each way is compiled on its first use, so a web process
+    holds only the first (bench/RESULTS.md, "Encoder backends").
+    """
+
+    file = FP32_FILE
+
+    def __init__(self, model: str | None = None) -> None:
+        super().__init__(model)
+        self._compiled: dict[bool, Any] = {}
+        self._local = threading.local()
+
+    def compiled(self, *, side_by_side: bool) -> Any:
+        # Made again in a forked child, as the ONNX Runtime session is.
+        with self._lock:
+            if self._session_pid != os.getpid():
+                self._compiled, self._session_pid = {}, os.getpid()
+            if side_by_side not in self._compiled:
+                directory = export_ensure(self.path, name=self.name)
+                self._compiled[side_by_side] = openvino_compile(
+                    directory / self.file, side_by_side=side_by_side
+                )
+            return self._compiled[side_by_side]
+
+    def _encode_rows(self, rows: list[list[int]]) -> np.ndarray:
+        vectors = np.zeros((len(rows), self.dimension), dtype=np.float32)
+        batches = list(
+            token_batches(
+                [len(row) for row in rows], budget=settings.EMBEDDINGS_TOKEN_BUDGET
+            )
+        )
+        if len(batches) > 1 and encoder_threads() > 1:
+            self._encode_side_by_side(rows, batches, vectors)
+        else:
+            for batch in batches:
+                vectors[batch] = self._encode_one([rows[i] for i in batch])
+        return vectors
+
+    def _encode_one(self, rows: list[list[int]]) -> np.ndarray:
+        compiled = self.compiled(side_by_side=False)
+        # One request a thread: a request runs one inference at a time.
+        if getattr(self._local, "compiled", None) is not compiled:
+            self._local.compiled = compiled
+            self._local.request = compiled.create_infer_request()
+        feed = padded(rows, [port.any_name for port in compiled.inputs])
+        hidden = self._local.request.infer(feed)[0]
+        return pool(hidden, feed["attention_mask"], mode=self.pooling)
+
+    def _encode_side_by_side(
+        self, rows: list[list[int]], batches: list[list[int]], vectors: np.ndarray
+    ) -> None:
+        from openvino import AsyncInferQueue
+
+        compiled = self.compiled(side_by_side=True)
+        names = [port.any_name for port in compiled.inputs]
+        queue = AsyncInferQueue(compiled, encoder_threads())
+
+        def done(request: Any, job: tuple[list[int], np.ndarray]) -> None:
+            batch, mask = job
+            hidden = request.get_output_tensor(0).data
+            vectors[batch] = pool(hidden, mask, mode=self.pooling)
+
+        queue.set_callback(done)
+        for batch in batches:
+            feed = padded([rows[i] for i in batch], names)
+            queue.start_async(feed, (batch, feed["attention_mask"]))
+        queue.wait_all()
 
 
 def token_batches(lengths: Sequence[int], *, budget: int) -> Iterator[list[int]]:
@@ -144,6 +211,20 @@ def token_batches(lengths: Sequence[int], *, budget: int) -> Iterator[list[int]]
         batch.append(index)
     if batch:
         yield batch
+
+
+def padded(rows: list[list[int]], names: Sequence[str]) -> dict[str, np.ndarray]:
+    """The model's inputs for ``rows`` of token ids, padded to the longest."""
+    width = max(len(row) for row in rows)
+    input_ids = np.zeros((len(rows), width), dtype=np.int64)
+    mask = np.zeros((len(rows), width), dtype=np.int64)
+    for i, row in enumerate(rows):
+        input_ids[i, : len(row)] = row
+        mask[i, : len(row)] = 1
+    feed = {"input_ids": input_ids, "attention_mask": mask}
+    if "token_type_ids" in names:
+        feed["token_type_ids"] = np.zeros_like(input_ids)
+    return feed
 
 
 def pool(hidden: np.ndarray, mask: np.ndarray, *, mode: str) -> np.ndarray:
@@ -171,6 +252,22 @@ def session_open(path: Path) -> Any:
     return onnxruntime.InferenceSession(
         str(path), options, providers=["CPUExecutionProvider"]
     )
+
+
+def openvino_compile(path: Path, *, side_by_side: bool) -> Any:
+    """The graph compiled by OpenVINO for ``encoder_threads()`` threads: one stream
+    using them all, or (``side_by_side``) one stream a thread. Precision is left to
+    OpenVINO: bf16 where the CPU computes it natively, else fp32."""
+    import openvino
+
+    threads = encoder_threads()
+    config = {
+        "INFERENCE_NUM_THREADS": threads,
+        "NUM_STREAMS": threads if side_by_side else 1,
+        "PERFORMANCE_HINT": "THROUGHPUT" if side_by_side else "LATENCY",
+    }
+    core = openvino.Core()
+    return core.compile_model(core.read_model(str(path)), "CPU", config)
 
 
 # --- export -------------------------------------------------------------------

@@ -200,13 +200,16 @@ def chunks_index(chunk_ids: list[int]) -> None:
         )
 
 
-def chunks_embed(chunk_ids: list[int]) -> dict[str, list[int]]:
-    """Embed the pending chunks among ``chunk_ids``; return their ids by partition.
+def chunks_embed(
+    chunk_ids: list[int], *, encoder: Encoder | None = None
+) -> dict[str, list[int]]:
+    """Embed the pending chunks among ``chunk_ids`` (with ``encoder``, default the
+    process's); return their ids by partition.
 
     Safe to run twice: only pending rows are read and written, and a chunk's text
     never changes under its id.
     """
-    encoder = get_encoder()
+    encoder = encoder or get_encoder()
     pending = Chunk.objects.filter(pk__in=chunk_ids, status=Chunk.Status.PENDING)
     # Out of attempts without a recorded failure: the worker died on it each time.
     pending.filter(attempts__gte=settings.EMBEDDINGS_MAX_ATTEMPTS).update(

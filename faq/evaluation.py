@@ -13,7 +13,7 @@ from django.conf import settings
 from django.db import transaction
 
 from embeddings import services as embedding
-from embeddings.encoders import encode_query
+from embeddings.encoders import encode_query, make_encoder
 from embeddings.models import Chunk
 from faq.importers import ImportRefused, Limits, import_rows, parse_file
 from faq.importers.rows import Progress
@@ -132,8 +132,11 @@ def _index(
     )
     size = settings.EMBEDDINGS_TASK_BATCH
     batches = [pending[i : i + size] for i in range(0, len(pending), size)]
+    # With the worker's backend, as a worker would; the queries use the site's.
+    worker = settings.EMBEDDINGS_WORKER_BACKEND
+    encoder = None if worker == settings.EMBEDDINGS_BACKEND else make_encoder(worker)
     for batch in progress(batches, desc="embedding"):
-        embedding.chunks_embed(batch)
+        embedding.chunks_embed(batch, encoder=encoder)
     embedding.index_sync(collection.partition)
 
 

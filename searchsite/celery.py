@@ -22,13 +22,18 @@ def _remember_concurrency(instance: object, **kwargs: object) -> None:
 
 
 @worker_process_init.connect
-def _threads_per_child(**kwargs: object) -> None:
+def _worker_child_init(**kwargs: object) -> None:
     # FAISS's OpenMP pool and fork do not mix: a forked child that inherits a
     # started pool can hang. One thread per worker process is also what 2 cores want.
-    from embeddings.encoders import threads_default_set
+    from django.conf import settings
+
+    from embeddings.encoders import backend_default_set, threads_default_set
     from embeddings.vectors import limit_threads
 
     limit_threads()
+    # Workers embed content in bulk, where the fastest backend may not be the
+    # fastest per query (EMBEDDINGS_WORKER_BACKEND).
+    backend_default_set(settings.EMBEDDINGS_WORKER_BACKEND)
     # N children each running the model on every core would fight over them:
     # each takes its share (EMBEDDINGS_THREADS, when set, wins).
     threads_default_set(max(1, len(os.sched_getaffinity(0)) // _concurrency))
