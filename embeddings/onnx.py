@@ -105,12 +105,18 @@ class OnnxEncoder(LocalEncoder):
 
     def _encode_rows(self, rows: list[list[int]]) -> np.ndarray:
         vectors = np.zeros((len(rows), self.dimension), dtype=np.float32)
-        session = self.session if rows else None
-        for batch in token_batches(
-            [len(row) for row in rows], budget=settings.EMBEDDINGS_TOKEN_BUDGET
-        ):
-            vectors[batch] = self._encode_batch(session, [rows[i] for i in batch])
+        lengths = [len(row) for row in rows]
+        batches = list(token_batches(lengths, budget=settings.EMBEDDINGS_TOKEN_BUDGET))
+        self._encode_batches(rows, batches, vectors)
         return vectors
+
+    def _encode_batches(
+        self, rows: list[list[int]], batches: list[list[int]], vectors: np.ndarray
+    ) -> None:
+        """Fill ``vectors`` for each batch of ``rows``' indexes, one after another."""
+        session = self.session if batches else None
+        for batch in batches:
+            vectors[batch] = self._encode_batch(session, [rows[i] for i in batch])
 
     def _encode_batch(self, session: Any, rows: list[list[int]]) -> np.ndarray:
         feed = padded(rows, [arg.name for arg in session.get_inputs()])
@@ -154,27 +160,25 @@ class OpenVinoEncoder(OnnxEncoder):
                 )
             return self._compiled[side_by_side]
 
-    def _encode_rows(self, rows: list[list[int]]) -> np.ndarray:
-        vectors = np.zeros((len(rows), self.dimension), dtype=np.float32)
-        batches = list(
-            token_batches(
-                [len(row) for row in rows], budget=settings.EMBEDDINGS_TOKEN_BUDGET
-            )
-        )
+    @property
+    def session(self) -> Any:
+        """The graph compiled for one batch at a time on every thread."""
+        return self.compiled(side_by_side=False)
+
+    def _encode_batches(
+        self, rows: list[list[int]], batches: list[list[int]], vectors: np.ndarray
+    ) -> None:
         if len(batches) > 1 and encoder_threads() > 1:
             self._encode_side_by_side(rows, batches, vectors)
         else:
-            for batch in batches:
-                vectors[batch] = self._encode_one([rows[i] for i in batch])
-        return vectors
+            super()._encode_batches(rows, batches, vectors)
 
-    def _encode_one(self, rows: list[list[int]]) -> np.ndarray:
-        compiled = self.compiled(side_by_side=False)
+    def _encode_batch(self, session: Any, rows: list[list[int]]) -> np.ndarray:
         # One request a thread: a request runs one inference at a time.
-        if getattr(self._local, "compiled", None) is not compiled:
-            self._local.compiled = compiled
-            self._local.request = compiled.create_infer_request()
-        feed = padded(rows, [port.any_name for port in compiled.inputs])
+        if getattr(self._local, "compiled", None) is not session:
+            self._local.compiled = session
+            self._local.request = session.create_infer_request()
+        feed = padded(rows, [port.any_name for port in session.inputs])
         hidden = self._local.request.infer(feed)[0]
         return pool(hidden, feed["attention_mask"], mode=self.pooling)
 
