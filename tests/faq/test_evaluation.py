@@ -110,8 +110,9 @@ def test_scifact_dense_reproduces_the_published_minilm_figures(capsys, settings)
     """With the exact backend (onnx: torch's vectors to 1e-5) the whole pipeline must
     give the published all-MiniLM-L6-v2 figures: a pooling, normalisation or
     truncation bug would show here. The default backends (content embedded with the
-    worker's, queries with the site's) must then score within 0.005 of it (the
-    quality gate)."""
+    worker's, queries with the site's) may then lose at most 0.005 to it (the
+    quality gate, one-sided: quantisation noise moves the figure either way, by CPU,
+    and scoring higher is no failure)."""
     default, worker = get_encoder(), settings.EMBEDDINGS_WORKER_BACKEND
     try:
         encoder_use(make_encoder("onnx"))
@@ -123,6 +124,4 @@ def test_scifact_dense_reproduces_the_published_minilm_figures(capsys, settings)
     assert exact["ndcg_at_10"] == pytest.approx(0.645, abs=0.005)
     assert exact["recall_at_100"] >= 0.92
     if {settings.EMBEDDINGS_BACKEND, worker} != {"onnx"}:
-        assert scifact_dense(capsys)["ndcg_at_10"] == pytest.approx(
-            exact["ndcg_at_10"], abs=0.005
-        )
+        assert scifact_dense(capsys)["ndcg_at_10"] >= exact["ndcg_at_10"] - 0.005
