@@ -7,14 +7,15 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 PG_URL ?= postgres://postgres@127.0.0.1:5432/searchsite
-REDIS_TEST_URL ?= redis://127.0.0.1:6379/15
+REDIS_TEST_URL ?= redis://127.0.0.1:6379/14
+STATIC := staticfiles/staticfiles.json
 
 .PHONY: help install browser migrate demo run worker test test-embedded test-services lint screenshot evaluate bench-deps bench-ingest bench-search clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
 
-install: $(STAMP)  ## create .venv and install everything (torch pinned first)
+install: $(STAMP) $(STATIC)  ## create .venv, install everything (torch pinned first), collect static files
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +24,11 @@ $(STAMP): pyproject.toml
 	$(VENV)/bin/pip install --quiet torch==2.13.0
 	$(VENV)/bin/pip install --quiet -e ".[dev]"
 	touch $(STAMP)
+
+# WhiteNoise serves these from every web process (hashed names, gzip and brotli);
+# collected again when a static file or an installed package changes.
+$(STATIC): $(STAMP) $(shell find static -type f)
+	$(PY) manage.py collectstatic --noinput -v 0
 
 browser:  ## install Debian's chromium for the browser tests, if missing
 	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
@@ -39,7 +45,7 @@ run: demo  ## install, migrate, load the demo, start the site and a worker
 	@trap 'kill 0' EXIT; \
 	$(VENV)/bin/celery -A searchsite worker --beat --concurrency 1 --loglevel warning & \
 	echo; echo "  Search page: http://$(HOST):$(PORT)/   admin: http://$(HOST):$(PORT)/admin/   API: http://$(HOST):$(PORT)/api/docs"; echo; \
-	EMBEDDINGS_PRELOAD=1 $(PY) manage.py runserver --noreload $(HOST):$(PORT)
+	DEBUG=true EMBEDDINGS_PRELOAD=1 $(PY) manage.py runserver --noreload $(HOST):$(PORT)
 
 worker: install  ## run a Celery worker (with the periodic reconcile) in the foreground
 	$(VENV)/bin/celery -A searchsite worker --beat --concurrency 1 --loglevel info

@@ -8,12 +8,14 @@ changed under the same writer lock, with the same added and removed ids, so the
 two legs always describe the same chunks.
 """
 
+import hashlib
 import math
+import shutil
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from embeddings.vectors import partition_dir
+from embeddings.vectors import IndexCorrupt, partition_dir
 
 ANALYZER = "english"
 WRITER_HEAP = 64 * 1024 * 1024
@@ -48,10 +50,14 @@ def keywords_dir(partition: str) -> Path:
 
 
 def open_index(partition: str) -> Any | None:
-    """The partition's published keyword index, or None if it has none yet."""
+    """The partition's published keyword index, or None if it has none yet;
+    IndexCorrupt when its files cannot be opened."""
     if not (keywords_dir(partition) / "meta.json").exists():
         return None
-    return _open(keywords_dir(partition))
+    try:
+        return _open(keywords_dir(partition))
+    except (ValueError, OSError) as error:  # tantivy's errors for damaged files
+        raise IndexCorrupt(f"the keyword index cannot be opened ({error})") from error
 
 
 def _open(path: Path) -> Any:
@@ -70,17 +76,25 @@ def apply(
     added: Iterable[tuple[int, str]] = (),
     rebuild: bool = False,
 ) -> None:
-    """Delete and add chunks in one commit. Call with the partition's writer lock."""
+    """Delete and add chunks in one commit. Call with the partition's writer lock.
+
+    An added chunk is deleted first, so applying the same change twice (a writer
+    that died between this commit and publishing its vectors) leaves one document
+    per chunk. ``rebuild`` starts from an empty directory: whatever was there,
+    damaged or not, is gone."""
     import tantivy
 
+    added = list(added)
+    if rebuild:
+        shutil.rmtree(keywords_dir(partition), ignore_errors=True)
     index = _open(keywords_dir(partition))
     writer = index.writer(heap_size=WRITER_HEAP, num_threads=1)
-    if rebuild:
-        writer.delete_all_documents()
     schema = index.schema
-    for chunk_id in removed:
+    gone = [int(chunk_id) for chunk_id in removed]
+    gone += [chunk_id for chunk_id, _ in added] if not rebuild else []
+    if gone:
         writer.delete_documents_by_query(
-            tantivy.Query.term_query(schema, "chunk_id", int(chunk_id))
+            tantivy.Query.term_set_query(schema, "chunk_id", gone)
         )
     for chunk_id, text in added:
         document = tantivy.Document()
@@ -89,6 +103,28 @@ def apply(
         writer.add_document(document)
     writer.commit()
     writer.wait_merging_threads()
+
+
+def count(partition: str) -> int:
+    """Documents in the partition's keyword index (one per chunk)."""
+    index = open_index(partition)
+    if index is None:
+        return 0
+    index.reload()
+    return int(index.searcher().num_docs)
+
+
+def checksum(partition: str) -> str:
+    """A digest of the keyword index's files as they are now (its lock files
+    aside): recorded in the manifest when published, compared when verified."""
+    digest = hashlib.sha256()
+    root = keywords_dir(partition)
+    for path in sorted(root.iterdir()) if root.is_dir() else []:
+        if path.is_file() and not path.name.endswith(".lock"):
+            digest.update(path.name.encode() + b"\0")
+            with path.open("rb") as f:
+                digest.update(hashlib.file_digest(f, "sha256").digest())
+    return digest.hexdigest()
 
 
 def query_terms(text: str) -> list[str]:

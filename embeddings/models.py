@@ -25,7 +25,14 @@ class Chunk(models.Model):
     status = models.CharField(
         max_length=10, choices=Status.choices, default=Status.PENDING
     )
+    # Deliveries that began encoding it and never finished (the worker died) or
+    # failed for a reason of its own; transient errors (the database, the broker,
+    # a provider away) do not count. At EMBEDDINGS_MAX_ATTEMPTS it is failed.
     attempts = models.PositiveSmallIntegerField(default=0)
+    # Times it was failed; reconcile tries a failed chunk again at retry_at, later
+    # each time, and a re-save of its source starts it afresh.
+    failures = models.PositiveSmallIntegerField(default=0)
+    retry_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)
     vector = models.BinaryField(null=True, editable=False)
     model_name = models.CharField(max_length=200, blank=True)
@@ -37,6 +44,8 @@ class Chunk(models.Model):
             models.Index(fields=["source_type", "source_id"]),
             models.Index(fields=["partition", "status"]),
             models.Index(fields=["status", "updated_at"]),
+            models.Index(fields=["status", "retry_at"]),
+            models.Index(fields=["status", "created_at"]),  # the oldest waiting
         ]
 
     def __str__(self) -> str:

@@ -1,14 +1,15 @@
 """Reads: nearest chunks to a query, index and chunk health."""
 
 import contextlib
-from typing import NamedTuple, cast
+from datetime import UTC, datetime
+from typing import Any, NamedTuple, cast
 
 import numpy as np
 from django.db import connection
 from django.db.models import Count
 
 from embeddings import vectors
-from embeddings.encoders import encode_query, get_encoder
+from embeddings.encoders import encode_query
 from embeddings.models import Chunk
 
 
@@ -132,19 +133,69 @@ def partition_size(partition: str) -> int:
     return loaded.vectors.ntotal if loaded else 0
 
 
-def index_status() -> dict[str, object]:
-    """What the health endpoint reports of the vector side."""
-    manifests = [m for p in vectors.partitions() if (m := vectors.read_manifest(p))]
-    counts = dict(
-        Chunk.objects.values_list("status").annotate(n=Count("pk")).order_by()
+def chunk_counts() -> dict[tuple[str, str], int]:
+    """Chunks by (partition, status): one grouped query over an index (metrics)."""
+    rows = (
+        Chunk.objects.values_list("partition", "status")
+        .annotate(n=Count("pk"))
+        .order_by()
     )
+    return {(partition, status): n for partition, status, n in rows}
+
+
+def oldest_waiting_since() -> datetime | None:
+    """When the longest-waiting pending chunk was made (an index range scan)."""
+    return (
+        Chunk.objects.filter(status=Chunk.Status.PENDING)
+        .order_by("created_at")
+        .values_list("created_at", flat=True)
+        .first()
+    )
+
+
+def embedded_since(when: datetime) -> int:
+    """Chunks embedded since ``when`` (an index range scan)."""
+    return Chunk.objects.filter(
+        status=Chunk.Status.EMBEDDED, updated_at__gte=when
+    ).count()
+
+
+def last_embedded_at() -> datetime | None:
+    return (
+        Chunk.objects.filter(status=Chunk.Status.EMBEDDED)
+        .order_by("-updated_at")
+        .values_list("updated_at", flat=True)
+        .first()
+    )
+
+
+def unindexed_since(partition: str, published: float) -> datetime | None:
+    """When the oldest chunk embedded after the partition's version was published
+    was embedded: how far its index lags behind the database."""
+    after = datetime.fromtimestamp(published, tz=UTC)
+    return (
+        Chunk.objects.filter(
+            partition=partition, status=Chunk.Status.EMBEDDED, updated_at__gt=after
+        )
+        .order_by("updated_at")
+        .values_list("updated_at", flat=True)
+        .first()
+    )
+
+
+def index_summary() -> dict[str, Any]:
+    """What this process serves: partitions, vectors, the newest version and what
+    is wrong with any partition (no table is read)."""
+    served = {p: vectors.reader.get(p) for p in vectors.partitions()}
     return {
-        "model": get_encoder().name,
-        "dimension": get_encoder().dimension,
-        "partitions": len(manifests),
-        "vectors": sum(m.count for m in manifests),
-        "version": max((m.version for m in manifests), default=0),
-        "chunks": {status: counts.get(status, 0) for status in Chunk.Status.values},
+        "partitions": len(served),
+        "vectors": sum(loaded.vectors.ntotal for loaded in served.values() if loaded),
+        "version": max(
+            (loaded.manifest.version for loaded in served.values() if loaded),
+            default=0,
+        ),
+        "unloadable": sorted(p for p, loaded in served.items() if loaded is None),
+        "problems": dict(vectors.reader.problems),
     }
 
 

@@ -4,23 +4,26 @@ import contextlib
 import logging
 import threading
 from collections.abc import Iterable, Iterator, Sequence
-from functools import partial
+from datetime import timedelta
 from typing import Any, cast
 
 import numpy as np
 from django.conf import settings
-from django.db import models, transaction
+from django.db import InterfaceError, OperationalError, models, transaction
 from django.db.models import F
+from django.utils import timezone
 
 from embeddings import keywords, vectors
 from embeddings.chunking import chunk_text, content_hash
-from embeddings.encoders import Encoder, LocalEncoder, get_encoder
+from embeddings.encoders import Encoder, EncoderUnavailable, LocalEncoder, get_encoder
 from embeddings.models import Chunk
 from embeddings.provenance import partition_check, provenance_check
+from embeddings.queueing import enqueue, enqueue_on_commit
 from embeddings.signals import chunks_indexed, partition_embedded
 from embeddings.sources import Embeddable, registered_models, source_type
 
 logger = logging.getLogger(__name__)
+RETRY_MAX_SECONDS = 24 * 3600  # the longest a failed chunk waits to be tried again
 
 
 # --- chunks ---------------------------------------------------------------------
@@ -98,7 +101,9 @@ def sources_sync(instances: Sequence[models.Model]) -> None:
     existing: dict[int, dict[str, list[Chunk]]] = {}
     for chunk in Chunk.objects.filter(
         source_type=kind, source_id__in=[i.pk for i in instances]
-    ).only("pk", "source_id", "content_hash", "field", "position", "partition"):
+    ).only(
+        "pk", "source_id", "content_hash", "field", "position", "partition", "status"
+    ):
         existing.setdefault(chunk.source_id, {}).setdefault(
             chunk.content_hash, []
         ).append(chunk)
@@ -106,6 +111,7 @@ def sources_sync(instances: Sequence[models.Model]) -> None:
     created: list[Chunk] = []
     moved: list[Chunk] = []
     stale: list[Chunk] = []
+    retried: list[int] = []  # failed, and saved again: tried afresh
     reindex: set[str] = set()
     for instance in instances:
         assert isinstance(instance, Embeddable) and source_type(instance) == kind
@@ -125,6 +131,8 @@ def sources_sync(instances: Sequence[models.Model]) -> None:
                 created.append(chunk)
             else:
                 chunk = by_hash[digest].pop()
+                if chunk.status == Chunk.Status.FAILED:
+                    retried.append(chunk.pk)
                 if (chunk.field, chunk.position, chunk.partition) == place:
                     continue
                 if chunk.partition != partition:  # moved to another collection
@@ -136,8 +144,19 @@ def sources_sync(instances: Sequence[models.Model]) -> None:
     Chunk.objects.filter(pk__in=[chunk.pk for chunk in stale]).delete()
     Chunk.objects.bulk_update(moved, ["field", "position", "partition"], batch_size=500)
     Chunk.objects.bulk_create(created, batch_size=500)
+    Chunk.objects.filter(pk__in=retried).update(**AFRESH)
     _on_commit_sync(reindex)
-    _on_commit_embed([chunk.pk for chunk in created])
+    _on_commit_embed([chunk.pk for chunk in created] + retried)
+
+
+# A chunk to be embedded as if new (a failed one saved again, or re-embedded).
+AFRESH = {
+    "status": Chunk.Status.PENDING,
+    "attempts": 0,
+    "failures": 0,
+    "retry_at": None,
+    "last_error": "",
+}
 
 
 def source_remove(instance: models.Model) -> None:
@@ -170,8 +189,7 @@ def _on_commit_embed(chunk_ids: list[int]) -> None:
 
     batch = settings.EMBEDDINGS_TASK_BATCH
     for start in range(0, len(chunk_ids), batch):
-        ids = chunk_ids[start : start + batch]
-        transaction.on_commit(partial(embed_chunks.delay, ids))
+        enqueue_on_commit(embed_chunks, chunk_ids[start : start + batch])
 
 
 def _on_commit_sync(partitions: Iterable[str]) -> None:
@@ -181,46 +199,103 @@ def _on_commit_sync(partitions: Iterable[str]) -> None:
         return
 
     for partition in sorted(set(partitions)):
-        transaction.on_commit(partial(sync_index.delay, partition))
+        enqueue_on_commit(sync_index, partition)
 
 
 # --- embedding --------------------------------------------------------------------
 
+# Errors a later try can outlive: the database, the broker or a remote encoder
+# away. They neither count against a chunk's attempts nor fail it.
+TRANSIENT = (
+    OperationalError,
+    InterfaceError,
+    ConnectionError,
+    TimeoutError,
+    EncoderUnavailable,
+)
+
 
 def chunks_index(chunk_ids: list[int]) -> None:
-    """Embed the pending chunks among ``chunk_ids`` and publish them."""
-    for partition, ids in sorted(chunks_embed(chunk_ids).items()):
-        index_sync(partition)
-        chunks_indexed.send(sender=Chunk, partition=partition, chunk_ids=ids)
-        partition_embedded.send(
-            sender=Chunk,
-            partition=partition,
-            model=get_encoder().name,
-            dimension=get_encoder().dimension,
-        )
+    """Embed the pending chunks among ``chunk_ids`` and publish them: those embedded
+    before a later batch failed too."""
+    embedded: dict[str, list[int]] = {}
+    try:
+        chunks_embed(chunk_ids, into=embedded)
+    finally:
+        for partition, ids in sorted(embedded.items()):
+            index_sync(partition)
+            chunks_indexed.send(sender=Chunk, partition=partition, chunk_ids=ids)
+            partition_embedded.send(
+                sender=Chunk,
+                partition=partition,
+                model=get_encoder().name,
+                dimension=get_encoder().dimension,
+            )
 
 
 def chunks_embed(
-    chunk_ids: list[int], *, encoder: Encoder | None = None
+    chunk_ids: list[int],
+    *,
+    encoder: Encoder | None = None,
+    into: dict[str, list[int]] | None = None,
 ) -> dict[str, list[int]]:
     """Embed the pending chunks among ``chunk_ids`` (with ``encoder``, default the
-    process's); return their ids by partition.
+    process's); return their ids by partition (also gathered in ``into`` as each
+    batch is stored, so that a caller keeps what was done before an error).
 
     Safe to run twice: only pending rows are read and written, and a chunk's text
-    never changes under its id.
+    never changes under its id. Vectors are stored every ``EMBEDDINGS_COMMIT_EVERY``
+    chunks, and a batch is charged an attempt only while it is being encoded: a
+    worker killed mid-task loses one batch's work, and only that batch's chunks
+    count it. Chunks a worker already died on are encoded one at a time, so that
+    one text that kills it fails alone.
     """
     encoder = encoder or get_encoder()
+    done = {} if into is None else into
     pending = Chunk.objects.filter(pk__in=chunk_ids, status=Chunk.Status.PENDING)
-    # Out of attempts without a recorded failure: the worker died on it each time.
-    pending.filter(attempts__gte=settings.EMBEDDINGS_MAX_ATTEMPTS).update(
-        status=Chunk.Status.FAILED
-    )
-    pending.update(attempts=F("attempts") + 1)
-    chunks = list(pending.only("pk", "text", "partition", "attempts"))
-    if not chunks:
-        return {}
+    _fail_exhausted(pending)
+    chunks = list(pending.only("pk", "text", "partition", "attempts", "failures"))
     # Similar lengths in one batch waste less on padding.
     chunks.sort(key=lambda chunk: len(chunk.text))
+    failure: Exception | None = None
+    for batch in _embedding_batches(chunks):
+        try:
+            _embed_batch(batch, encoder)
+        except TRANSIENT:
+            raise  # everything else waits too: retried with backoff
+        except Exception as error:  # this batch's own: the others go on
+            failure = failure or error
+            continue
+        for chunk in batch:
+            done.setdefault(chunk.partition, []).append(chunk.pk)
+    if failure is not None:
+        raise failure
+    return done
+
+
+def _fail_exhausted(pending: Any) -> None:
+    """Out of attempts without a recorded failure: the worker died on it each time."""
+    cap = settings.EMBEDDINGS_MAX_ATTEMPTS
+    exhausted = list(pending.filter(attempts__gte=cap).values_list("pk", flat=True))
+    if exhausted:
+        _chunks_fail(exhausted, f"the worker stopped while embedding it {cap} times")
+
+
+def _embedding_batches(chunks: list[Chunk]) -> Iterator[list[Chunk]]:
+    suspects = [c for c in chunks if c.attempts or c.failures]
+    for chunk in suspects:
+        yield [chunk]
+    healthy = [c for c in chunks if not (c.attempts or c.failures)]
+    step = settings.EMBEDDINGS_COMMIT_EVERY
+    for start in range(0, len(healthy), step):
+        yield healthy[start : start + step]
+
+
+def _embed_batch(chunks: list[Chunk], encoder: Encoder) -> None:
+    ids = [chunk.pk for chunk in chunks]
+    Chunk.objects.filter(pk__in=ids).update(
+        attempts=F("attempts") + 1, updated_at=timezone.now()
+    )
     try:
         matrix = encoder.encode([chunk.text for chunk in chunks])
         provenance_check(
@@ -228,78 +303,154 @@ def chunks_embed(
             model=encoder.name,
             dimension=matrix.shape[1],
         )
-    except Exception as error:
-        _record_failure(chunks, error)
+    except TRANSIENT as error:
+        _chunks_wait(ids, error)
         raise
+    except Exception as error:
+        _chunks_failed_by(ids, error)
+        raise
+    now = timezone.now()  # when it was embedded: the throughput metrics count it
     for chunk, vector in zip(chunks, matrix, strict=True):
         chunk.vector = vector.astype(np.float32).tobytes()
         chunk.model_name = encoder.name
         chunk.status = Chunk.Status.EMBEDDED
         chunk.last_error = ""
+        chunk.updated_at = now
     Chunk.objects.bulk_update(
-        chunks, ["vector", "model_name", "status", "last_error"], batch_size=500
+        chunks,
+        ["vector", "model_name", "status", "last_error", "updated_at"],
+        batch_size=500,
     )
-    by_partition: dict[str, list[int]] = {}
-    for chunk in chunks:
-        by_partition.setdefault(chunk.partition, []).append(chunk.pk)
-    return by_partition
 
 
-def _record_failure(chunks: list[Chunk], error: Exception) -> None:
-    message = f"{type(error).__name__}: {error}"[:2000]
-    cap = settings.EMBEDDINGS_MAX_ATTEMPTS
-    ids = [chunk.pk for chunk in chunks]
+def _message(error: Exception) -> str:
+    return f"{type(error).__name__}: {error}"[:2000]
+
+
+def _chunks_wait(ids: list[int], error: Exception) -> None:
+    """A transient error: the attempt is given back and the chunks stay pending
+    (the task's retries and reconcile try them again). Best effort: the database
+    may be what failed."""
+    with contextlib.suppress(*TRANSIENT):
+        Chunk.objects.filter(pk__in=ids, attempts__gt=0).update(
+            attempts=F("attempts") - 1, last_error=_message(error)
+        )
+    logger.warning("embedding %d chunks must wait: %s", len(ids), _message(error))
+
+
+def _chunks_failed_by(ids: list[int], error: Exception) -> None:
+    """An error of the chunks' own: it counts, and fails them at the cap."""
+    message = _message(error)
     Chunk.objects.filter(pk__in=ids).update(last_error=message)
-    Chunk.objects.filter(pk__in=ids, attempts__gte=cap).update(
-        status=Chunk.Status.FAILED
-    )
+    cap = settings.EMBEDDINGS_MAX_ATTEMPTS
+    exhausted = Chunk.objects.filter(pk__in=ids, attempts__gte=cap)
+    _chunks_fail(list(exhausted.values_list("pk", flat=True)), message)
     logger.warning("embedding %d chunks failed: %s", len(ids), message)
+
+
+def _chunks_fail(ids: list[int], message: str) -> None:
+    """Fail the chunks, each to be tried again later than its last failure."""
+    if not ids:
+        return
+    now = timezone.now()
+    base = settings.EMBEDDINGS_RETRY_SECONDS
+    for failures in set(
+        Chunk.objects.filter(pk__in=ids).values_list("failures", flat=True)
+    ):
+        wait = min(base * 2**failures, RETRY_MAX_SECONDS)
+        Chunk.objects.filter(pk__in=ids, failures=failures).update(
+            status=Chunk.Status.FAILED,
+            failures=failures + 1,
+            retry_at=now + timedelta(seconds=wait),
+            last_error=message,
+        )
 
 
 # --- index ----------------------------------------------------------------------------
 
 
-def index_sync(partition: str) -> vectors.Manifest | None:
-    """Apply added and removed chunks of a partition to its index and publish it."""
+def index_sync(partition: str, *, verify: bool = False) -> vectors.Manifest | None:
+    """Apply added and removed chunks of a partition to its index and publish it.
+
+    With ``verify`` (reconcile's, and a reader's repair request) every published
+    file is checked against the manifest first: the vectors are always, as they
+    are read. Damage of any kind is logged and the partition rebuilt from the
+    database, the truth, with a version above every one on disk.
+    """
     model = get_encoder().name
     partition_check(partition)  # another model's index is left as it is
     with vectors.writer_lock(partition):
-        manifest, index = vectors.load_published(partition)
-        stale = manifest is None or manifest.model != model
-        if index is None or stale or keywords.open_index(partition) is None:
-            return _index_build(partition, model=model, previous=manifest)
-        assert manifest is not None
-        sources = list(
-            _embedded(partition, model).values_list("pk", "source_type", "source_id")
-        )
-        stored = {pk for pk, _, _ in sources}
-        indexed = set(vectors.index_ids(index).tolist())
-        removed, added = indexed - stored, sorted(stored - indexed)
-        if not removed and not added and manifest.sources:
-            return manifest
-        ids, matrix, texts, _ = _rows_of(Chunk.objects.filter(pk__in=added), index.d)
-        if vectors.index_outgrown(index, len(stored)):
-            # Crossed the size threshold, or outgrew the lists it was trained on:
-            # build the right kind from the database (keywords take the difference).
-            # Only the chunks read above: one embedded since goes in with the next
-            # sync, into both legs.
-            every, rows = _vectors_of(_embedded(partition, model), index.d)
-            kept = np.isin(every, np.fromiter(stored, np.int64, len(stored)))
-            index = vectors.index_build(rows[kept], every[kept])
-        else:
-            if removed:  # flat and ivf both remove for real: no tombstones
-                index.remove_ids(np.fromiter(removed, dtype=np.int64))
-            index.add_with_ids(matrix, ids)
-        keywords.apply(
-            partition, removed=removed, added=zip(ids.tolist(), texts, strict=True)
-        )
-        return vectors.publish(
-            partition,
-            index,
-            model=model,
-            previous=manifest.version,
-            sources=vectors.Sources.of(sources),
-        )
+        if left := vectors.temp_files_remove(partition):
+            logger.warning("index %s: removed %d leftover temp files", partition, left)
+        try:
+            manifest, index = vectors.load_published(partition)
+            if manifest is not None and verify:
+                _verify(partition, manifest)
+        except vectors.IndexCorrupt as error:
+            logger.error("index %s is damaged (%s): rebuilding it", partition, error)
+            return _index_build(partition, model=model)
+        if manifest is None or manifest.model != model or not _has_keywords(partition):
+            return _index_build(partition, model=model)
+        return _index_update(partition, manifest, index, model=model)
+
+
+def _verify(partition: str, manifest: vectors.Manifest) -> None:
+    """IndexCorrupt unless the sources and the keyword index are as published."""
+    if manifest.sources:
+        path = vectors.partition_dir(partition) / manifest.sources
+        vectors.Sources.load(path, manifest.sources_checksum)
+    if manifest.keywords_checksum:
+        if keywords.checksum(partition) != manifest.keywords_checksum:
+            raise vectors.IndexCorrupt("the keyword index's files have changed")
+    elif keywords.count(partition) != manifest.count:
+        raise vectors.IndexCorrupt("the keyword index does not hold every chunk")
+
+
+def _has_keywords(partition: str) -> bool:
+    try:
+        return keywords.open_index(partition) is not None
+    except vectors.IndexCorrupt:
+        return False
+
+
+def _index_update(
+    partition: str, manifest: vectors.Manifest, index: Any, *, model: str
+) -> vectors.Manifest:
+    sources = list(
+        _embedded(partition, model).values_list("pk", "source_type", "source_id")
+    )
+    stored = {pk for pk, _, _ in sources}
+    indexed = set(vectors.index_ids(index).tolist())
+    removed, added = indexed - stored, sorted(stored - indexed)
+    if not removed and not added and manifest.sources:
+        return manifest
+    ids, matrix, texts, _ = _rows_of(Chunk.objects.filter(pk__in=added), index.d)
+    if vectors.index_outgrown(index, len(stored)):
+        # Crossed the size threshold, or outgrew the lists it was trained on:
+        # build the right kind from the database (keywords take the difference).
+        # Only the chunks read above: one embedded since goes in with the next
+        # sync, into both legs.
+        every, rows = _vectors_of(_embedded(partition, model), index.d)
+        kept = np.isin(every, np.fromiter(stored, np.int64, len(stored)))
+        index = vectors.index_build(rows[kept], every[kept])
+    else:
+        if removed:  # flat and ivf both remove for real: no tombstones
+            index.remove_ids(np.fromiter(removed, dtype=np.int64))
+        index.add_with_ids(matrix, ids)
+    keywords.apply(
+        partition, removed=removed, added=zip(ids.tolist(), texts, strict=True)
+    )
+    if keywords.count(partition) != index.ntotal:
+        logger.error("index %s: the keyword index lost count: rebuilding", partition)
+        return _index_build(partition, model=model)
+    return vectors.publish(
+        partition,
+        index,
+        model=model,
+        previous=manifest.version,
+        sources=vectors.Sources.of(sources),
+        keywords_checksum=keywords.checksum(partition),
+    )
 
 
 def index_rebuild(partition: str) -> vectors.Manifest:
@@ -307,14 +458,12 @@ def index_rebuild(partition: str) -> vectors.Manifest:
     model = get_encoder().name
     partition_check(partition)
     with vectors.writer_lock(partition):
-        return _index_build(
-            partition, model=model, previous=vectors.read_manifest(partition)
-        )
+        vectors.temp_files_remove(partition)
+        return _index_build(partition, model=model)
 
 
-def _index_build(
-    partition: str, *, model: str, previous: vectors.Manifest | None
-) -> vectors.Manifest:
+def _index_build(partition: str, *, model: str) -> vectors.Manifest:
+    """Both legs from the database, whatever is on disk, as the next version."""
     dimension = get_encoder().dimension
     ids, matrix, texts, sources = _rows_of(_embedded(partition, model), dimension)
     index = vectors.index_build(matrix, ids)  # flat or ivf, by size
@@ -323,8 +472,9 @@ def _index_build(
         partition,
         index,
         model=model,
-        previous=previous.version if previous else 0,
+        previous=vectors.newest_version(partition),
         sources=vectors.Sources.of(sources),
+        keywords_checksum=keywords.checksum(partition),
     )
 
 
@@ -392,42 +542,51 @@ def reembed_all(*, partition: str | None = None) -> int:
             sources = sources.filter(pk__in=of_model.values("source_id"))
         with transaction.atomic():
             sources_sync(list(sources))
-    return chunks.update(
-        status=Chunk.Status.PENDING,
-        vector=None,
-        model_name="",
-        attempts=0,
-        last_error="",
-    )
+    return chunks.update(vector=None, model_name="", **AFRESH)
 
 
-def pending_ids(*, older_than_s: float = 0, partition: str | None = None) -> list[int]:
-    from datetime import timedelta
-
-    from django.utils import timezone
-
-    cutoff = timezone.now() - timedelta(seconds=older_than_s)
-    pending = Chunk.objects.filter(status=Chunk.Status.PENDING, updated_at__lte=cutoff)
+def pending_ids(*, partition: str | None = None) -> list[int]:
+    pending = Chunk.objects.filter(status=Chunk.Status.PENDING)
     if partition is not None:
         pending = pending.filter(partition=partition)
     return list(pending.order_by("pk").values_list("pk", flat=True))
 
 
-def reconcile(*, older_than_s: float = 0) -> tuple[int, int]:
-    """Re-queue chunks left pending and re-check every partition's index.
+def chunks_due(*, older_than_s: float = 0) -> list[int]:
+    """Chunks to queue again: pending ones nothing has touched for ``older_than_s``
+    (a lost message, a killed worker, a broker restarted empty), and failed ones
+    whose ``retry_at`` has come. Each is marked touched, so that it is queued once
+    per wait, not at every reconcile while a long queue drains."""
+    now = timezone.now()
+    due = Chunk.objects.filter(status=Chunk.Status.FAILED, retry_at__lte=now)
+    retried = list(due.values_list("pk", flat=True))
+    # Its failures stay counted: it is encoded alone, and waits longer if it fails.
+    due.update(status=Chunk.Status.PENDING, attempts=0, updated_at=now)
+    stalled = Chunk.objects.filter(
+        status=Chunk.Status.PENDING,
+        updated_at__lte=now - timedelta(seconds=older_than_s),
+    ).exclude(pk__in=retried)
+    ids = list(stalled.values_list("pk", flat=True))
+    stalled.update(updated_at=now)
+    return sorted(ids + retried)
 
-    Returns (chunks queued, partitions checked). Lost messages, a killed worker
-    or a restarted broker all leave rows pending; this is how they heal.
+
+def reconcile(*, older_than_s: float = 0) -> tuple[int, int]:
+    """Queue again what was left undone and re-check every partition's index.
+
+    Returns (chunks queued, partitions checked). Lost messages, a killed worker,
+    a restarted broker or a provider away all leave rows pending or failed; this
+    is how they heal.
     """
     from embeddings.tasks import embed_chunks, sync_index
 
-    ids = pending_ids(older_than_s=older_than_s)
+    ids = chunks_due(older_than_s=older_than_s)
     batch = settings.EMBEDDINGS_TASK_BATCH
     for start in range(0, len(ids), batch):
-        embed_chunks.delay(ids[start : start + batch])
+        enqueue(embed_chunks, ids[start : start + batch])
     stored = set(stored_partitions())
     for orphan in set(vectors.partitions()) - stored:
         vectors.remove_partition(orphan)
     for partition in sorted(stored):
-        sync_index.delay(partition)
+        enqueue(sync_index, partition, True)  # every file checked, damage rebuilt
     return len(ids), len(stored)

@@ -3,24 +3,14 @@
 import logging
 
 from celery import shared_task
-from django.db import InterfaceError, OperationalError
+from django.conf import settings
 
 from embeddings import services
-from embeddings.encoders import EncoderUnavailable
 
 logger = logging.getLogger(__name__)
 
-# Errors that a later try can outlive: the database or a remote encoder away.
-TRANSIENT = (
-    OperationalError,
-    InterfaceError,
-    ConnectionError,
-    TimeoutError,
-    EncoderUnavailable,
-)
-
 _task = dict(
-    autoretry_for=TRANSIENT,
+    autoretry_for=services.TRANSIENT,
     retry_backoff=2,
     retry_backoff_max=300,
     retry_jitter=True,
@@ -38,13 +28,15 @@ def embed_chunks(chunk_ids: list[int]) -> None:
 
 
 @shared_task(**_task)
-def sync_index(partition: str) -> None:
-    services.index_sync(partition)
+def sync_index(partition: str, verify: bool = False) -> None:
+    services.index_sync(partition, verify=verify)
 
 
 @shared_task(**_task)
 def reconcile() -> None:
-    queued, checked = services.reconcile(older_than_s=60)
+    queued, checked = services.reconcile(
+        older_than_s=settings.RECONCILE_PENDING_SECONDS
+    )
     logger.info(
         "reconcile: %d chunks re-queued, %d partitions checked", queued, checked
     )

@@ -2,16 +2,27 @@
 
 Layout under ``INDEX_DIR``::
 
-    <partition>/manifest.json         model, dimension, count, checksum, version, file
-    <partition>/vectors-00000042.faiss  the index the manifest names
+    <partition>/manifest.json           the published version: a copy of its own
+    <partition>/manifest-00000042.json  model, dimension, count, checksums, files
+    <partition>/vectors-00000042.faiss  the index that manifest names
     <partition>/sources-00000042.npz    the source of each of its chunk ids
-    <partition>/.lock                 held by the one writer
+    <partition>/keywords/               the keyword index (``keywords``)
+    <partition>/.lock                   held by the one writer
 
 A writer reads the published index from disk, changes its private copy, writes
-a new numbered file (temp file, fsync, ``os.replace``) and then replaces the
-manifest the same way. Readers notice the manifest change and load the new file
-(a flat one mapped, not copied: the processes of a machine share its pages);
-nobody ever mutates an index that somebody else is searching.
+a new numbered file (temp file, fsync, ``os.replace``) and then the manifests the
+same way. Readers notice the manifest change and load the new file (a flat one
+mapped, not copied: the processes of a machine share its pages); nobody ever
+mutates an index that somebody else is searching.
+
+Every file is checked against its manifest's checksum when it is loaded. The
+last ``KEEP_VERSIONS`` versions stay on disk, each with its own manifest, so a
+reader that finds the published version damaged (or its manifest unreadable)
+serves the newest older version that checks out, logs it and asks the writer to
+repair the partition; the writer, finding damage, rebuilds the partition from the
+database (``services.index_sync``). A damaged sources file or keyword index costs
+a partition only speed (hits looked up in the database) or its keyword leg until
+then.
 
 Beside each version lies which source (type and id) every chunk in it belongs
 to, so that a search groups its hits by source without asking the database, as
@@ -35,6 +46,7 @@ Two kinds of index, chosen by size (``INDEX_APPROXIMATE_ABOVE`` vectors):
 import contextlib
 import fcntl
 import hashlib
+import io
 import json
 import logging
 import math
@@ -45,7 +57,7 @@ import threading
 import time
 import zipfile
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -60,10 +72,11 @@ FLAT, IVF = "flat", "ivf"
 _TRAIN_POINTS_PER_LIST = 64
 _TRAIN_ROUNDS = 10
 _PARTITION_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,99}$")
+_VERSION_RE = re.compile(r"^(?:vectors|sources|manifest)-(\d+)\.(?:faiss|npz|json)$")
 
 
 class IndexCorrupt(Exception):
-    """A published file does not match its manifest."""
+    """A published file is missing, unreadable or does not match its manifest."""
 
 
 @dataclass(frozen=True)
@@ -77,9 +90,15 @@ class Manifest:
     created: float
     kind: str = FLAT  # manifests written before the ivf kind existed are flat
     sources: str = ""  # the file of the chunks' sources; "" before they were kept
+    sources_checksum: str = ""  # "": not recorded (older manifests)
+    keywords_checksum: str = ""  # of the keyword index's files as published
 
     def as_dict(self) -> dict[str, Any]:
         return self.__dict__.copy()
+
+
+def version_manifest(version: int) -> str:
+    return f"manifest-{version:08d}.json"
 
 
 def _faiss() -> Any:
@@ -107,18 +126,52 @@ def partition_dir(partition: str) -> Path:
 
 
 def partitions() -> list[str]:
+    """Partitions with a published version (or a kept one, the manifest lost)."""
     root = index_dir()
     if not root.is_dir():
         return []
-    return sorted(p.name for p in root.iterdir() if (p / MANIFEST).is_file())
+    return sorted(
+        p.name
+        for p in root.iterdir()
+        if (p / MANIFEST).is_file() or next(p.glob("manifest-*.json"), None)
+    )
 
 
 def read_manifest(partition: str) -> Manifest | None:
+    """The published manifest; None if none was ever published. IndexCorrupt when
+    it cannot be read."""
+    return _manifest_at(partition_dir(partition) / MANIFEST)
+
+
+def _manifest_at(path: Path) -> Manifest | None:
     try:
-        data = json.loads((partition_dir(partition) / MANIFEST).read_text())
+        return Manifest(**json.loads(path.read_text()))
     except FileNotFoundError:
         return None
-    return Manifest(**data)
+    except (OSError, ValueError, TypeError) as error:  # bad JSON, bytes, fields
+        raise IndexCorrupt(f"{path} cannot be read: {error}") from error
+
+
+def kept_manifests(partition: str) -> list[Manifest]:
+    """The manifests kept beside each version on disk, newest first; unreadable
+    ones are left out."""
+    found = []
+    for path in partition_dir(partition).glob("manifest-*.json"):
+        with contextlib.suppress(IndexCorrupt):
+            if (manifest := _manifest_at(path)) is not None:
+                found.append(manifest)
+    return sorted(found, key=lambda m: -m.version)
+
+
+def newest_version(partition: str) -> int:
+    """The highest version number of any file on disk (0: none): a rebuild after
+    damage numbers its version above everything, so readers see it as new."""
+    numbers = [
+        int(match.group(1))
+        for path in partition_dir(partition).glob("*-*.*")
+        if (match := _VERSION_RE.match(path.name))
+    ]
+    return max(numbers, default=0)
 
 
 def new_index(dimension: int) -> Any:
@@ -259,9 +312,17 @@ class Sources:
         np.savez(f, **self.__dict__)
 
     @classmethod
-    def load(cls, path: Path) -> "Sources":
-        with np.load(path, allow_pickle=False) as data:
-            return cls(**{name: data[name] for name in data.files})
+    def load(cls, path: Path, checksum: str = "") -> "Sources":
+        """Read a sources file, checked against ``checksum`` when there is one;
+        IndexCorrupt when it cannot be."""
+        try:
+            data = path.read_bytes()
+            if checksum and hashlib.sha256(data).hexdigest() != checksum:
+                raise IndexCorrupt(f"{path} does not match its manifest checksum")
+            with np.load(io.BytesIO(data), allow_pickle=False) as arrays:
+                return cls(**{name: arrays[name] for name in arrays.files})
+        except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile) as error:
+            raise IndexCorrupt(f"{path} cannot be read: {error}") from error
 
 
 def load_published(
@@ -270,17 +331,24 @@ def load_published(
     """The published manifest and its index (or Nones): a private copy, which the
     writer changes, or with ``mapped`` one only to search, whose flat vectors are
     the file's pages mapped rather than copied."""
+    missing = ""
     for _ in range(5):
         manifest = read_manifest(partition)
         if manifest is None:
             return None, None
-        path = partition_dir(partition) / manifest.file
-        read = _read_mapped if mapped and manifest.kind == FLAT else _read_checked
         try:
-            return manifest, read(path, manifest.checksum)
+            return manifest, load_version(partition, manifest, mapped=mapped)
         except FileNotFoundError:
+            missing = manifest.file
             time.sleep(0.05)  # a newer version replaced it meanwhile: read again
-    raise IndexCorrupt(f"{partition}: the published file kept disappearing")
+    raise IndexCorrupt(f"{partition}: the published file {missing} is missing")
+
+
+def load_version(partition: str, manifest: Manifest, *, mapped: bool = False) -> Any:
+    """The vectors of one version, checked against its manifest."""
+    path = partition_dir(partition) / manifest.file
+    read = _read_mapped if mapped and manifest.kind == FLAT else _read_checked
+    return read(path, manifest.checksum)
 
 
 def _read_mapped(path: Path, checksum: str) -> Any:
@@ -348,9 +416,11 @@ def publish(
     model: str,
     previous: int,
     sources: Sources | None = None,
+    keywords_checksum: str = "",
 ) -> Manifest:
-    """Write ``index`` (and its chunks' ``sources``) as the next version. Call with
-    the writer lock held."""
+    """Write ``index`` (and its chunks' ``sources``) as the next version, with the
+    checksum of the keyword index it was published with. Call with the writer
+    lock held."""
     faiss = _faiss()
 
     directory = partition_dir(partition)
@@ -367,9 +437,13 @@ def publish(
         faiss.write_index(index, faiss.PyCallbackIOWriter(write))
 
     _write_atomic(directory / name, fill)
-    sources_name = f"sources-{version:08d}.npz" if sources is not None else ""
+    sources_name, sources_checksum = "", ""
     if sources is not None:
-        _write_atomic(directory / sources_name, sources.save)
+        sources_name = f"sources-{version:08d}.npz"
+        buffer = io.BytesIO()
+        sources.save(buffer)
+        sources_checksum = hashlib.sha256(buffer.getbuffer()).hexdigest()
+        _write_atomic(directory / sources_name, lambda f: f.write(buffer.getbuffer()))
     manifest = Manifest(
         model=model,
         dimension=index.d,
@@ -380,8 +454,11 @@ def publish(
         created=time.time(),
         kind=index_kind(index),
         sources=sources_name,
+        sources_checksum=sources_checksum,
+        keywords_checksum=keywords_checksum,
     )
     text = json.dumps(manifest.as_dict()).encode()
+    _write_atomic(directory / version_manifest(version), lambda f: f.write(text))
     _write_atomic(directory / MANIFEST, lambda f: f.write(text))
     _fsync_dir(directory)
     for old in _version_files(directory):
@@ -391,7 +468,20 @@ def publish(
 
 
 def _version_files(directory: Path) -> list[Path]:
-    return [*directory.glob("vectors-*.faiss"), *directory.glob("sources-*.npz")]
+    return [
+        path
+        for pattern in ("vectors-*.faiss", "sources-*.npz", "manifest-*.json")
+        for path in directory.glob(pattern)
+    ]
+
+
+def temp_files_remove(partition: str) -> int:
+    """Remove what a writer that died mid-write left (its temp files). Call with
+    the writer lock held: then no other writer is writing one."""
+    left = list(partition_dir(partition).glob(".*.tmp"))
+    for path in left:
+        path.unlink(missing_ok=True)
+    return len(left)
 
 
 def remove_partition(partition: str) -> None:
@@ -431,48 +521,101 @@ class Loaded:
     sources: Sources | None = None  # None: look every hit's source up in the database
 
 
-def _sources_read(partition: str, manifest: Manifest) -> Sources | None:
-    if not manifest.sources:
-        return None
-    try:
-        return Sources.load(partition_dir(partition) / manifest.sources)
-    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as error:
-        # Correct without it, only slower: hits are looked up in the database.
-        logger.warning("%s: cannot read %s: %s", partition, manifest.sources, error)
-        return None
-
-
 class IndexReader:
-    """A process's read-only view of every partition, swapped when republished."""
+    """A process's read-only view of every partition, swapped when republished.
+
+    It never raises for a damaged file: it serves what checks out, says what is
+    wrong in ``problems`` (health, metrics), logs it once and asks for a repair.
+    """
 
     def __init__(self) -> None:
-        self._loaded: dict[str, tuple[tuple[int, int], Loaded]] = {}
+        self._loaded: dict[str, tuple[tuple[int, int], Loaded | None]] = {}
         self._lock = threading.Lock()
+        self.problems: dict[str, str] = {}
 
     def get(self, partition: str) -> Loaded | None:
         try:
             stat = (partition_dir(partition) / MANIFEST).stat()
+            key = (stat.st_mtime_ns, stat.st_ino)
         except FileNotFoundError:
-            self._loaded.pop(partition, None)
-            return None
-        key = (stat.st_mtime_ns, stat.st_ino)
+            key = (0, 0)  # none published, or the manifest lost: kept versions
         cached = self._loaded.get(partition)
         if cached and cached[0] == key:
             return cached[1]
         with self._lock:
-            manifest, index = load_published(partition, mapped=True)
-            if manifest is None:
-                return None
-            from embeddings import keywords
-
-            loaded = Loaded(
-                manifest,
-                index,
-                keywords.open_index(partition),
-                _sources_read(partition, manifest),
-            )
+            loaded, problem = self._load(partition)
             self._loaded[partition] = (key, loaded)
-            return loaded
+            if problem:
+                self.problems[partition] = problem
+            else:
+                self.problems.pop(partition, None)
+                _repairs_asked.discard(partition)
+        if problem:
+            repair_request(partition)
+        return loaded
+
+    def _load(self, partition: str) -> tuple[Loaded | None, str]:
+        """The published version, or the newest kept one that checks out; and what
+        is wrong, if anything."""
+        problem = ""
+        try:
+            manifest, index = load_published(partition, mapped=True)
+        except IndexCorrupt as error:
+            manifest, index, problem = None, None, str(error)
+        if manifest is None:
+            kept = kept_manifests(partition)
+            if not kept and not problem:
+                return None, ""  # nothing published yet
+            manifest, index = self._load_kept(partition, kept)
+            problem = problem or "the manifest is missing"
+            if manifest is None:
+                self._report(partition, f"{problem}; no kept version checks out")
+                return None, problem
+            self._report(partition, f"{problem}; serving version {manifest.version}")
+        from embeddings import keywords
+
+        problems = [problem] if problem else []
+        try:
+            found = keywords.open_index(partition)
+        except Exception as error:  # tantivy's own errors for damaged files
+            found = None
+            problems.append(f"the keyword index cannot be opened ({error})")
+            self._report(partition, problems[-1])
+        sources = None  # without it hits are looked up in the database: slower
+        if manifest.sources:
+            try:
+                path = partition_dir(partition) / manifest.sources
+                sources = Sources.load(path, manifest.sources_checksum)
+            except IndexCorrupt as error:
+                problems.append(str(error))
+                self._report(partition, problems[-1])
+        return Loaded(manifest, index, found, sources), "; ".join(problems)
+
+    def _load_kept(
+        self, partition: str, kept: list[Manifest]
+    ) -> tuple[Manifest | None, Any | None]:
+        for manifest in kept:
+            try:
+                return manifest, load_version(partition, manifest, mapped=True)
+            except (IndexCorrupt, FileNotFoundError) as error:
+                self._report(partition, f"kept version {manifest.version}: {error}")
+        return None, None
+
+    def _report(self, partition: str, text: str) -> None:
+        logger.error("index %s: %s", partition, text)
+
+    def keyword_failed(self, partition: str, error: Exception) -> None:
+        """A search of the partition's keyword index failed: serve it without
+        that leg until it is repaired."""
+        with self._lock:
+            cached = self._loaded.get(partition)
+            if cached is None or cached[1] is None or cached[1].keywords is None:
+                return
+            problem = f"the keyword index cannot be searched ({error})"
+            self._report(partition, problem)
+            self._loaded[partition] = (cached[0], replace(cached[1], keywords=None))
+            self.problems[partition] = problem
+        repair_request(partition)
 
     def search(
         self, vector: np.ndarray, *, partitions: list[str], k: int
@@ -506,12 +649,32 @@ class IndexReader:
         for partition in partitions:
             loaded = self.get(partition)
             if loaded is not None and loaded.keywords is not None:
-                hits.extend(keywords.search(loaded.keywords, text, k=k))
+                try:
+                    hits.extend(keywords.search(loaded.keywords, text, k=k))
+                except (ValueError, OSError) as error:  # a damaged segment
+                    self.keyword_failed(partition, error)
         hits.sort(key=lambda hit: -hit[2])
         return hits[:k]
 
     def clear(self) -> None:
         self._loaded.clear()
+        self.problems.clear()
+
+
+_repairs_asked: set[str] = set()
+
+
+def repair_request(partition: str) -> None:
+    """Ask a worker to check the partition and rebuild what is damaged, once per
+    process and partition (reconcile checks every partition anyway)."""
+    if partition in _repairs_asked:
+        return
+    _repairs_asked.add(partition)
+    from embeddings.queueing import enqueue
+    from embeddings.tasks import sync_index
+
+    with contextlib.suppress(Exception):  # best effort: reconcile will
+        enqueue(sync_index, partition, True)
 
 
 reader = IndexReader()

@@ -1,5 +1,6 @@
 from typing import Any
 
+from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db import models
@@ -23,6 +24,7 @@ from faq.models import (
     SearchLog,
 )
 from faq.selectors import items_with_status
+from faq.throttles import declared_length
 
 TOPICS_TEMPLATE = "admin/faq/collection/topics.html"
 
@@ -174,11 +176,21 @@ class ApiKeyAdmin(admin.ModelAdmin):
             name=obj.name, permission=obj.permission, collection=obj.collection
         )
         obj.pk, obj.prefix = key.pk, key.prefix
-        messages.warning(
-            request,
-            f"The new key is {secret} — copy it now: it is stored hashed "
-            "and cannot be shown again.",
-        )
+        request._new_api_key_secret = secret  # type: ignore[attr-defined]
+
+    def response_add(
+        self, request: HttpRequest, obj: ApiKey, post_url_continue: Any = None
+    ) -> HttpResponse:
+        """The secret, once, in this response's page: not in a message, which the
+        cookie store would carry in a cookie (signed, not encrypted), nor in a
+        redirect's URL. The admin's pages are never cached."""
+        context = self.admin_site.each_context(request) | {
+            "title": "API key created",
+            "key": obj,
+            "secret": getattr(request, "_new_api_key_secret", ""),
+            "opts": self.opts,
+        }
+        return render(request, "admin/faq/apikey/created.html", context)
 
 
 @admin.register(ImportJob)
@@ -207,6 +219,11 @@ class ImportJobAdmin(admin.ModelAdmin):
     ) -> HttpResponse:
         if not self.has_add_permission(request):
             raise PermissionDenied
+        limit = settings.UPLOAD_MAX_REQUEST_BYTES
+        if declared_length(request) > limit:
+            # Refused before Django reads the files (to disk) only to refuse them.
+            messages.error(request, f"The upload is over {limit} bytes in all.")
+            return redirect("admin:faq_importjob_add")
         form = UploadForm(request.POST or None, request.FILES or None)
         if request.method == "POST" and form.is_valid():
             job = uploads.upload_create(
@@ -231,6 +248,8 @@ class ImportJobAdmin(admin.ModelAdmin):
         extra_context: Any = None,
     ) -> HttpResponse:
         job = get_object_or_404(ImportJob, pk=object_id)
+        if not self.has_view_permission(request, job):
+            raise PermissionDenied
         context = self.admin_site.each_context(request) | {
             "title": str(job),
             "job": job,
@@ -241,12 +260,14 @@ class ImportJobAdmin(admin.ModelAdmin):
 
     def progress_view(self, request: HttpRequest, pk: int) -> HttpResponse:
         job = get_object_or_404(ImportJob, pk=pk)
+        if not self.has_view_permission(request, job):
+            raise PermissionDenied
         context = {"job": job, "progress": uploads.upload_progress(job)}
         return render(request, "admin/faq/importjob/_progress.html", context)
 
     def confirm_view(self, request: HttpRequest, pk: int) -> HttpResponse:
         job = get_object_or_404(ImportJob, pk=pk)
-        if request.method != "POST" or not self.has_add_permission(request):
+        if request.method != "POST" or not self.has_change_permission(request, job):
             raise PermissionDenied
         if not uploads.upload_confirm(job=job):
             messages.error(request, "This upload is not ready to import.")

@@ -5,14 +5,15 @@ from typing import Any, cast
 from django.conf import settings
 from django.http import HttpRequest
 from ninja import File, Form, Query, Router, Schema, Status, UploadedFile
+from ninja.decorators import decorate_view
 
-from embeddings.encoders import get_encoder
-from faq import schemas, selectors, services, similar, topics, uploads
+from faq import jobs, schemas, selectors, services, similar, uploads
 from faq.auth import ApiKeyAuth, api_key
 from faq.exports import export_response
 from faq.models import Collection, Document, Faq, Item
 from faq.search import SearchQuery, search
 from faq.snippets import highlight
+from faq.throttles import ClientThrottle, public_body, upload_body
 
 router = Router(tags=["search"])
 content = Router(tags=["content"], auth=ApiKeyAuth())
@@ -22,6 +23,12 @@ ERRORS = {
     403: schemas.Error,
     404: schemas.Error,
 }
+# What every public operation may also answer: its client over the rate (429), a
+# body over the anonymous budget or too much model work (413), the model away (503).
+PUBLIC = {400: schemas.Error, 422: schemas.Error, 429: schemas.Error}
+POSTED = {**PUBLIC, 413: schemas.Error, 503: schemas.Error}
+searches = ClientThrottle("search")
+analyses = ClientThrottle("analysis")
 
 
 def _check(
@@ -36,11 +43,12 @@ def _check(
     "/search",
     response={
         200: schemas.SearchOut,
-        400: schemas.Error,
+        **PUBLIC,
         404: schemas.Error,
         409: schemas.Error,
         503: schemas.Error,
     },
+    throttle=searches,
 )
 def search_items(
     request: HttpRequest, params: Query[schemas.SearchParams]
@@ -60,35 +68,47 @@ def search_items(
 
 
 @router.post(
-    "/similarity", response={200: schemas.SimilarityOut, **ERRORS, 413: schemas.Error}
+    "/similarity",
+    response={200: schemas.SimilarityOut, **POSTED},
+    throttle=analyses,
 )
+@decorate_view(public_body)
 def similarity(request: HttpRequest, data: schemas.SimilarityIn) -> dict[str, Any]:
     """Cosine similarity of one text to each of many, or of each pair of texts.
-    Public like search: it returns scores only, within the request limits."""
-    scores = similar.texts_similarity(
-        text=data.text, texts=data.texts, pairs=data.pairs
-    )
-    return {"model": get_encoder().name, "scores": scores}
+    Public like search, within ``PUBLIC_MAX_TOKENS`` of model work; more is a job
+    (``POST /api/jobs/similarity``)."""
+    return jobs.similarity_answer(data.dict(), budget=settings.PUBLIC_MAX_TOKENS)
 
 
 @router.post(
-    "/paraphrases", response={200: schemas.ParaphrasesOut, **ERRORS, 413: schemas.Error}
+    "/paraphrases",
+    response={200: schemas.ParaphrasesOut, **POSTED},
+    throttle=analyses,
 )
+@decorate_view(public_body)
 def paraphrases(request: HttpRequest, data: schemas.ParaphrasesIn) -> dict[str, Any]:
-    """Pairs of the posted texts that say the same thing, most similar first."""
-    threshold = _threshold(data.threshold)
-    pairs = similar.texts_paraphrases(
-        texts=data.texts, threshold=threshold, top_k=data.top_k
-    )
-    return {
-        "model": get_encoder().name,
-        "threshold": threshold,
-        "count": len(pairs),
-        "pairs": [p._asdict() for p in pairs[: data.limit]],
-    }
+    """Pairs of the posted texts that say the same thing, most similar first (more
+    than ``PUBLIC_MAX_TOKENS`` of model work: ``POST /api/jobs/paraphrases``)."""
+    return jobs.paraphrases_answer(data.dict(), budget=settings.PUBLIC_MAX_TOKENS)
 
 
-@router.get("/items/{pk}/similar", response={200: schemas.SimilarOut, **ERRORS})
+@router.post(
+    "/clusters",
+    response={200: schemas.ClustersOut, **POSTED},
+    throttle=analyses,
+)
+@decorate_view(public_body)
+def clusters(request: HttpRequest, data: schemas.ClustersIn) -> dict[str, Any]:
+    """Group posted texts into topics with keyword labels, largest first (more
+    than ``PUBLIC_MAX_TOKENS`` of model work: ``POST /api/jobs/clusters``)."""
+    return jobs.clusters_answer(data.dict(), budget=settings.PUBLIC_MAX_TOKENS)
+
+
+@router.get(
+    "/items/{pk}/similar",
+    response={200: schemas.SimilarOut, **PUBLIC, 404: schemas.Error},
+    throttle=searches,
+)
 def item_similar(
     request: HttpRequest, pk: int, params: Query[schemas.SimilarParams]
 ) -> dict[str, Any]:
@@ -103,20 +123,41 @@ def _threshold(threshold: float | None) -> float:
     return settings.DUPLICATE_THRESHOLD if threshold is None else threshold
 
 
-@router.post(
-    "/clusters", response={200: schemas.ClustersOut, **ERRORS, 413: schemas.Error}
-)
-def clusters(request: HttpRequest, data: schemas.ClustersIn) -> dict[str, Any]:
-    """Group posted texts into topics with keyword labels, largest first. Public
-    like search: it returns indexes and labels only, within the request limits."""
-    found = topics.texts_topics(
-        texts=data.texts, threshold=data.threshold, min_size=data.min_size
+# --- jobs: posted texts beyond the anonymous budget, for keys ------------------------
+
+
+def _job_route(kind: str, schema_in: type[Schema]) -> None:
+    @content.post(
+        f"/jobs/{kind}",
+        response={202: schemas.JobOut, **ERRORS, 413: schemas.Error},
+        operation_id=f"job_{kind}_create",
+        tags=["jobs"],
     )
-    return {"model": get_encoder().name, **found.__dict__}
+    def job_create(request: HttpRequest, data: schema_in) -> Any:  # type: ignore[valid-type]
+        job = jobs.job_create(
+            kind=kind, params=cast(Schema, data).dict(), key=api_key(request)
+        )
+        return Status(202, jobs.job_out(job))
 
 
-@content.get("/collections", response=list[schemas.CollectionOut])
+for _kind, _schema in (
+    ("similarity", schemas.SimilarityIn),
+    ("paraphrases", schemas.ParaphrasesIn),
+    ("clusters", schemas.ClustersIn),
+):
+    _job_route(_kind, _schema)
+
+
+@content.get("/jobs/{pk}", response={200: schemas.JobOut, **ERRORS}, tags=["jobs"])
+def job_get(request: HttpRequest, pk: int) -> dict[str, Any]:
+    """A job of this key's: its progress, then its result (what the endpoint of its
+    kind answers), kept a day (JOB_KEEP_SECONDS) once finished."""
+    return jobs.job_out(jobs.job_get(pk=pk, key=api_key(request)))
+
+
+@content.get("/collections", response={200: list[schemas.CollectionOut], **ERRORS})
 def collections_list(request: HttpRequest) -> Any:
+    _check(request, None, "read")
     key = api_key(request)
     collections = Collection.objects.all()
     return (
@@ -134,6 +175,7 @@ def collection_create(request: HttpRequest, data: schemas.CollectionIn) -> Any:
     "/collections/{slug}/uploads",
     response={202: schemas.UploadOut, **ERRORS, 413: schemas.Error},
 )
+@decorate_view(upload_body)
 def upload_create(
     request: HttpRequest,
     slug: str,
@@ -145,6 +187,7 @@ def upload_create(
     imported as soon as they are read, else the job waits for a look at its preview."""
     collection = selectors.collection_get(slug=slug)
     _check(request, collection, "write")
+    uploads.upload_check_sizes([(f.name or "upload", f.size or 0) for f in files])
     job = uploads.upload_create(
         collection=collection,
         files=[(f.name or "upload", f.read()) for f in files],

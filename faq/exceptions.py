@@ -32,3 +32,13 @@ class Unavailable(ApplicationError):
     """A part the request needs (a remote embedding provider) is away for now."""
 
     status = 503
+
+
+class TooManyRequests(ApplicationError):
+    """The client is over its rate: ``retry_after`` seconds until it lifts."""
+
+    status = 429
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

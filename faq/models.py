@@ -228,6 +228,9 @@ class ImportJob(models.Model):
         default=False, help_text="Import as soon as the files are read (no preview)."
     )
     rows_parsed = models.PositiveIntegerField(default=0)
+    # Deliveries of its current step (parsing, importing) that began: a file that
+    # stops the worker every time fails the job at UPLOAD_MAX_ATTEMPTS.
+    attempts = models.PositiveSmallIntegerField(default=0)
     items_written = models.PositiveIntegerField(default=0)
     chunks_after = models.PositiveBigIntegerField(
         default=0, help_text="Chunks above this id were made by this import."
@@ -235,7 +238,7 @@ class ImportJob(models.Model):
     report = models.JSONField(default=dict, blank=True)
     error = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    updated_at = models.DateTimeField(auto_now=True, db_index=True)
 
     class Meta:
         ordering = ["-pk"]
@@ -309,3 +312,41 @@ class SearchLog(models.Model):
 
     def __str__(self) -> str:
         return self.query
+
+
+class AnalysisJob(models.Model):
+    """Texts posted with an API key to be compared, mined for paraphrases or grouped
+    into topics by a worker: more model work than a request may do while it waits.
+    Its ``result`` is what the endpoint of its kind answers."""
+
+    class Kind(models.TextChoices):
+        SIMILARITY = "similarity"
+        PARAPHRASES = "paraphrases"
+        CLUSTERS = "clusters"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        DONE = "done"
+        FAILED = "failed"
+
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    api_key = models.ForeignKey(ApiKey, on_delete=models.CASCADE)
+    params = models.JSONField()
+    status = models.CharField(
+        max_length=10, choices=Status.choices, default=Status.QUEUED
+    )
+    progress = models.FloatField(default=0.0, help_text="Share of the texts embedded.")
+    attempts = models.PositiveSmallIntegerField(default=0)
+    result = models.JSONField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True, db_index=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-pk"]
+        verbose_name = "analysis job"
+
+    def __str__(self) -> str:
+        return f"{self.kind} job {self.pk} ({self.status})"

@@ -1,5 +1,6 @@
 """What the JSON API takes and returns."""
 
+from datetime import datetime
 from typing import Any, Literal
 
 from ninja import Field, Schema
@@ -343,3 +344,16 @@ class DuplicatesOut(Schema):
     threshold: float
     count: int = Field(..., description="Pairs above the threshold in all.")
     pairs: list[DuplicatePairOut]
+
+
+class JobOut(Schema):
+    id: int
+    kind: Literal["similarity", "paraphrases", "clusters"]
+    status: Literal["queued", "running", "done", "failed"]
+    progress: float = Field(..., description="Share of the texts embedded, 0 to 1.")
+    created_at: datetime
+    finished_at: datetime | None
+    error: str
+    result: dict[str, Any] | None = Field(
+        ..., description="Once done: what the endpoint of its kind answers."
+    )

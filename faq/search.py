@@ -6,6 +6,7 @@ import time
 from dataclasses import dataclass, field, replace
 
 from django.conf import settings
+from prometheus_client import Counter
 
 from embeddings.encoders import EncoderUnavailable, get_encoder
 from embeddings.fusion import DEFAULT_WEIGHTS, METHODS, Fused
@@ -22,6 +23,7 @@ from faq.selectors import collections_searched, items_published
 from faq.snippets import best_passage
 
 logger = logging.getLogger(__name__)
+SEARCHES = Counter("searchsite_searches_total", "Searches answered, by mode.", ["mode"])
 
 KINDS = ("faq", "document")
 KIND_LABELS = {m.kind: m._meta.label_lower for m in (Faq, Document)}  # source types
@@ -96,6 +98,7 @@ def search(query: SearchQuery) -> SearchResponse:
             "is unavailable); try again in a minute."
         ) from error
     took = (time.perf_counter() - started) * 1000
+    SEARCHES.labels(query.mode).inc()
     return SearchResponse(query, results, took, query_terms(query.q))
 
 
@@ -154,18 +157,22 @@ def collections_check_model(collections: list[Collection]) -> None:
 def _search_grouped(
     query: SearchQuery, collections: list[Collection]
 ) -> list[SearchResult]:
-    """Ask each leg for more chunks until ``k`` items pass the filters or the
-    indexes run out."""
+    """Ask each leg for more chunks until ``k`` items pass the filters, the
+    indexes run out or ``SEARCH_MAX_CANDIDATES`` were asked for: filters that
+    reject nearly everything cost a bounded search, not a scan of the index."""
     partitions = [c.partition for c in collections]
     legs = ("dense", "keyword") if query.mode == "hybrid" else (query.mode,)
-    available = sum(partition_size(p) for p in partitions)
     fetch = max(query.k * 4, settings.SEARCH_CANDIDATES)
+    most = min(
+        max(fetch, settings.SEARCH_MAX_CANDIDATES),
+        sum(partition_size(p) for p in partitions),
+    )
     while True:
         hits = chunks_search(query.q, partitions=partitions, k=fetch, legs=legs)
         results = _results(query, hits, collections)
-        if len(results) >= query.k or fetch >= available:
+        if len(results) >= query.k or fetch >= most:
             return results[: query.k]
-        fetch *= 4
+        fetch = min(fetch * 4, most)
 
 
 def _results(

@@ -7,7 +7,7 @@ the whole document counts and not only its opening. Other items are scored by th
 best chunk, as search scores them, with the item's vector as the query.
 """
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -15,10 +15,10 @@ import numpy as np
 from django.conf import settings
 
 from embeddings import analysis
-from embeddings.encoders import get_encoder
 from embeddings.models import Chunk
 from faq.exceptions import ApplicationError, NotFound, TooLarge
 from faq.models import Collection, Document, Faq, Item
+from faq.posted import posted_check, posted_encode
 
 MODELS: dict[str, type[Item]] = {"faq": Faq, "document": Document}
 LABELS = {model._meta.label_lower: kind for kind, model in MODELS.items()}
@@ -136,19 +136,21 @@ def _similar_in(
     min_score: float | None,
     kinds: tuple[str, ...],
 ) -> dict[Source, list[Similar]]:
-    """Ask the index for more chunks until more would change nothing."""
+    """Ask the index for more chunks until more would change nothing, or
+    ``SEARCH_MAX_CANDIDATES`` were asked for in all (shared by the queries)."""
     sources = list(queries)
     matrix = np.vstack(list(queries.values()))
     fetch = (k + 1) * 4
+    most = max(fetch, settings.SEARCH_MAX_CANDIDATES // len(sources))
     while True:
         hits = analysis.index_neighbours(matrix, partition=partition, k=fetch)
         best, items = _best_per_item(sources, hits, min_score, kinds)
-        if all(
+        if fetch >= most or all(
             _settled(best[source], row, k, fetch, min_score)
             for source, row in zip(sources, hits, strict=True)
         ):
             return _similar_made(best, items, k)
-        fetch *= 4
+        fetch = min(fetch * 4, most)
 
 
 def _settled(
@@ -277,10 +279,27 @@ def collection_duplicates(
 
 
 def texts_similarity(
-    *, text: str | None, texts: Sequence[str], pairs: Sequence[Sequence[str]]
+    *,
+    text: str | None,
+    texts: Sequence[str],
+    pairs: Sequence[Sequence[str]],
+    budget: int | None = None,
+    progress: Callable[[float], None] | None = None,
 ) -> list[float]:
     """Cosines of ``text`` to each of ``texts``, or of each pair's two texts, in
     the order given. Each distinct text is embedded once, in one batch."""
+    posted = similarity_check(text=text, texts=texts, pairs=pairs)
+    matrix = posted_encode(posted, budget=budget, job="similarity", progress=progress)
+    if text is not None:
+        return _rounded(analysis.cosine_scores(matrix[0], matrix[1:]))
+    return _rounded(analysis.cosine_pairs(matrix[0::2], matrix[1::2]))
+
+
+def similarity_check(
+    *, text: str | None, texts: Sequence[str], pairs: Sequence[Sequence[str]]
+) -> list[str]:
+    """What ``texts_similarity`` will encode, once the request is known to be one
+    it can answer (4xx otherwise)."""
     if (text is None) == (not pairs):
         raise ApplicationError("Send either text and texts, or pairs.")
     if text is not None and not texts:
@@ -289,42 +308,40 @@ def texts_similarity(
         raise ApplicationError("Each pair must be two texts.")
     _texts_check(len(pairs) or len(texts), settings.SIMILARITY_MAX_TEXTS)
     if text is not None:
+        posted = [text, *texts]
         names = ["text", *(f"texts[{i}]" for i in range(len(texts)))]
-        matrix = _encoded([text, *texts], names)
-        return _rounded(analysis.cosine_scores(matrix[0], matrix[1:]))
-    names = [f"pairs[{i}][{j}]" for i in range(len(pairs)) for j in (0, 1)]
-    matrix = _encoded([t for pair in pairs for t in pair], names)
-    return _rounded(analysis.cosine_pairs(matrix[0::2], matrix[1::2]))
+    else:
+        posted = [t for pair in pairs for t in pair]
+        names = [f"pairs[{i}][{j}]" for i in range(len(pairs)) for j in (0, 1)]
+    posted_check(posted, names=names, max_length=settings.SIMILARITY_MAX_TEXT_LENGTH)
+    return posted
 
 
 def texts_paraphrases(
-    *, texts: Sequence[str], threshold: float, top_k: int
+    *,
+    texts: Sequence[str],
+    threshold: float,
+    top_k: int,
+    budget: int | None = None,
+    progress: Callable[[float], None] | None = None,
 ) -> list[analysis.Pair]:
     """Pairs of ``texts`` that say the same thing (cosine at least ``threshold``),
     most similar first; ``top_k`` caps the pairs each text can be part of."""
-    _texts_check(len(texts), settings.PARAPHRASE_MAX_TEXTS)
-    matrix = _encoded(list(texts), [f"texts[{i}]" for i in range(len(texts))])
+    paraphrases_check(texts=texts)
+    matrix = posted_encode(texts, budget=budget, job="paraphrases", progress=progress)
     found = analysis.pairs_mine(matrix, threshold=threshold, top_k=top_k)
     return [p._replace(score=round(p.score, 6)) for p in found]
+
+
+def paraphrases_check(*, texts: Sequence[str]) -> None:
+    _texts_check(len(texts), settings.PARAPHRASE_MAX_TEXTS)
+    names = [f"texts[{i}]" for i in range(len(texts))]
+    posted_check(texts, names=names, max_length=settings.SIMILARITY_MAX_TEXT_LENGTH)
 
 
 def _texts_check(count: int, limit: int) -> None:
     if count > limit:
         raise TooLarge(f"At most {limit} texts (or pairs) per request; got {count}.")
-
-
-def _encoded(texts: list[str], names: list[str]) -> np.ndarray:
-    """The texts' vectors, each distinct text encoded once."""
-    limit = settings.SIMILARITY_MAX_TEXT_LENGTH
-    for name, text in zip(names, texts, strict=True):
-        if not text.strip():
-            raise ApplicationError(f"{name} is empty.")
-        if len(text) > limit:
-            raise ApplicationError(f"{name} is longer than {limit} characters.")
-    distinct = list(dict.fromkeys(texts))
-    encoded = get_encoder().encode(distinct)
-    where = {text: row for row, text in enumerate(distinct)}
-    return encoded[[where[text] for text in texts]]
 
 
 def _rounded(scores: np.ndarray) -> list[float]:

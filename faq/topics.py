@@ -1,5 +1,4 @@
-"""Topics of help content and of what people search for, and the search log they
-come from.
+"""Topics of help content and of what people search for (``faq.searchlog``).
 
 A collection's FAQs are grouped by their stored question vectors (nothing is
 embedded again); logged search queries are embedded with the site's encoder. Both
@@ -9,16 +8,15 @@ than a page view should wait for each time.
 """
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import cast
-from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
 from django.conf import settings
 from django.core.cache import cache
-from django.db.models import Count, Max, Q, QuerySet, Subquery
+from django.db.models import Count, Max, Q, QuerySet
 from django.db.models.functions import Lower
 from django.http import QueryDict
 from django.urls import reverse
@@ -29,13 +27,11 @@ from embeddings.encoders import EncoderUnavailable, get_encoder
 from embeddings.models import Chunk
 from faq.exceptions import ApplicationError, TooLarge, Unavailable
 from faq.models import Collection, Faq, SearchLog
-from faq.search import SearchResponse
+from faq.posted import posted_check, posted_encode
 
 FAQ = Faq._meta.label_lower
 SOURCES = ("faqs", "queries")
 REPRESENTATIVES = 3
-PRUNE_EVERY = 100  # log rows between prunes of rows past SEARCH_LOG_DAYS
-REFINE_SECONDS = 120  # a query typed on from another this recent replaces its row
 
 
 @dataclass(frozen=True)
@@ -70,33 +66,30 @@ class TopicReport:
 
 
 def texts_topics(
-    *, texts: Sequence[str], threshold: float | None, min_size: int | None
+    *,
+    texts: Sequence[str],
+    threshold: float | None,
+    min_size: int | None,
+    budget: int | None = None,
+    progress: Callable[[float], None] | None = None,
 ) -> Topics:
     """Topics of posted texts, within the request limits of the settings."""
-    limit = settings.CLUSTER_MAX_TEXTS
-    if len(texts) > limit:
-        raise TooLarge(f"At most {limit} texts per request; got {len(texts)}.")
-    length = settings.CLUSTER_MAX_TEXT_LENGTH
-    for i, text in enumerate(texts):
-        if not text.strip():
-            raise ApplicationError(f"texts[{i}] is empty.")
-        if len(text) > length:
-            raise ApplicationError(f"texts[{i}] is longer than {length} characters.")
+    topics_check(texts=texts)
     return topics_find(
         texts,
-        _encoded(texts),
+        posted_encode(texts, budget=budget, job="clusters", progress=progress),
         threshold=settings.CLUSTER_THRESHOLD if threshold is None else threshold,
         min_size=settings.CLUSTER_MIN_SIZE if min_size is None else min_size,
         representatives=REPRESENTATIVES,
     )
 
 
-def _encoded(texts: Sequence[str]) -> np.ndarray:
-    """Each distinct text encoded once."""
-    distinct = list(dict.fromkeys(texts))
-    vectors = _encode(distinct)
-    row = {text: i for i, text in enumerate(distinct)}
-    return vectors[[row[text] for text in texts]]
+def topics_check(*, texts: Sequence[str]) -> None:
+    limit = settings.CLUSTER_MAX_TEXTS
+    if len(texts) > limit:
+        raise TooLarge(f"At most {limit} texts per request; got {len(texts)}.")
+    names = [f"texts[{i}]" for i in range(len(texts))]
+    posted_check(texts, names=names, max_length=settings.CLUSTER_MAX_TEXT_LENGTH)
 
 
 # --- a collection's FAQs --------------------------------------------------------
@@ -305,69 +298,3 @@ def topics_chart(topics: list[TopicSummary]) -> dict[str, object]:
         for row, topic in enumerate(topics)
     ]
     return {"bars": bars, "height": 24 * len(bars), "bar_width": CHART_BAR_WIDTH}
-
-
-# --- the search log -------------------------------------------------------------
-
-
-def search_log_record(*, found: SearchResponse, previous_url: str = "") -> None:
-    """Log a query the search page answered: one insert, or one update when it is
-    the query before it typed on.
-
-    Search-as-you-type asks at every pause in typing, so "how do" and "how do I
-    export" would both be logged; ``previous_url`` (htmx's HX-Current-URL, whose
-    ``q`` is what this tab searched last) tells when the new query extends or trims
-    the last one, and then that row is rewritten instead of a new one added. The
-    same query again in the same tab (a filter changed, Enter after typing) is not
-    logged twice.
-    """
-    if settings.SEARCH_LOG_DAYS <= 0:
-        return
-    fields = {
-        "query": found.query.q[: SearchLog._meta.get_field("query").max_length],
-        "results": len(found.results),
-        "top_score": max((r.cosine for r in found.results), default=None),
-    }
-    previous = _previous_query(previous_url, collection=found.query.collection)
-    if previous.lower() == found.query.q.lower():
-        return
-    if previous and _refines(previous, found.query.q):
-        recent = SearchLog.objects.filter(
-            query=previous,
-            created_at__gte=timezone.now() - timedelta(seconds=REFINE_SECONDS),
-        ).order_by("-pk")
-        last = Subquery(recent.values("pk")[:1])
-        if SearchLog.objects.filter(pk__in=last).update(**fields):
-            return
-    log = SearchLog.objects.create(collection_id=_collection_id(found), **fields)
-    if log.pk % PRUNE_EVERY == 0:
-        search_log_prune()
-
-
-def search_log_prune() -> int:
-    """Delete logged queries older than ``SEARCH_LOG_DAYS``; return how many."""
-    since = timezone.now() - timedelta(days=max(settings.SEARCH_LOG_DAYS, 0))
-    deleted, _ = SearchLog.objects.filter(created_at__lt=since).delete()
-    return deleted
-
-
-def _previous_query(url: str, *, collection: str | None) -> str:
-    """The query in the page's address, if it searched the same collection."""
-    params = parse_qs(urlsplit(url).query)
-    if (params.get("collection", [""])[0] or None) != (collection or None):
-        return ""
-    return " ".join(params.get("q", [""])[0].split())
-
-
-def _refines(previous: str, query: str) -> bool:
-    before, now = previous.lower(), query.lower()
-    return now.startswith(before) or before.startswith(now)
-
-
-def _collection_id(found: SearchResponse) -> int | None:
-    slug = found.query.collection
-    if not slug:
-        return None
-    if found.results:
-        return found.results[0].item.collection_id
-    return Collection.objects.filter(slug=slug).values_list("pk", flat=True).first()

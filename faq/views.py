@@ -8,8 +8,9 @@ from faq.exceptions import ApplicationError
 from faq.forms import SearchForm
 from faq.models import Document, Faq, Item
 from faq.search import SearchQuery, SearchResponse, SearchResult, search
+from faq.searchlog import search_log_record
 from faq.similar import Similar, related_questions, similar_items
-from faq.topics import search_log_record
+from faq.throttles import client_check, client_wait, too_many
 
 
 def search_page(request: HttpRequest) -> HttpResponse:
@@ -18,6 +19,7 @@ def search_page(request: HttpRequest) -> HttpResponse:
     status = 400  # a form error; an ApplicationError brings its own
     if form.is_valid() and form.cleaned_data["q"].strip():
         try:
+            client_check(request, "search", what="searches")
             found = search(SearchQuery(**form.cleaned_data))
         except ApplicationError as error:
             form.add_error(None, error.message)
@@ -39,6 +41,8 @@ def item_page(request: HttpRequest, kind: str, pk: int) -> HttpResponse:
     models: dict[str, type[Item]] = {"faq": Faq, "document": Document}
     if kind not in models:
         raise Http404
+    if wait := client_wait(request, "search"):  # its related questions search
+        return too_many(request, wait, "pages")
     item = get_object_or_404(
         models[kind]._default_manager.select_related("collection"),
         pk=pk,

@@ -11,6 +11,7 @@ it accepts its first request.
 """
 
 import os
+import tempfile
 from typing import Any
 
 bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
@@ -18,6 +19,26 @@ workers = int(os.environ.get("WEB_CONCURRENCY") or len(os.sched_getaffinity(0)))
 threads = 1
 preload_app = False
 timeout = 120  # seconds; also the most a worker may take to load the model at start
+# Each worker counts its requests in files here; /metrics sums them. Emptied when
+# the server starts: the files of a previous server's workers are not ours.
+os.environ.setdefault(
+    "PROMETHEUS_MULTIPROC_DIR",
+    os.path.join(tempfile.gettempdir(), f"searchsite-metrics-{os.getpid()}"),
+)
+
+
+def on_starting(server: Any) -> None:
+    path = os.environ["PROMETHEUS_MULTIPROC_DIR"]
+    os.makedirs(path, exist_ok=True)
+    for name in os.listdir(path):
+        if name.endswith(".db"):  # prometheus-client's files, and only those
+            os.unlink(os.path.join(path, name))
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
 
 
 def post_fork(server: Any, worker: Any) -> None:

@@ -8,9 +8,11 @@ switch to PostgreSQL and Redis.
 import os
 import re
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
+from whitenoise.compress import Compressor
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("VAR_DIR", BASE_DIR / "var"))
@@ -50,18 +52,58 @@ def envfloat(name: str, default: float) -> float:
         raise ImproperlyConfigured(f"{name} must be a number, not {value!r}") from None
 
 
+def envrate(name: str, default: str) -> str:
+    """A django-ratelimit rate (N/s, N/m, N/h, N/d, or N/5m...); empty: none."""
+    value = os.environ.get(name, default)
+    if value and not re.fullmatch(r"\d+/\d*[smhd]", value):
+        raise ImproperlyConfigured(f"{name} must look like 600/m, not {value!r}")
+    return value
+
+
 def envlist(name: str, default: str) -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item]
 
 
-DEBUG = envbool("DEBUG", True)
+def envpair(name: str, default: str) -> tuple[str, str] | None:
+    value = os.environ.get(name, default)
+    if not value:
+        return None
+    header, _, expected = value.partition(",")
+    if not header or not expected:
+        raise ImproperlyConfigured(f"{name} must look like HEADER,value, not {value!r}")
+    return header.strip(), expected.strip()
+
+
+# Off unless set: a production process must never show tracebacks. `make run` sets it.
+DEBUG = envbool("DEBUG", False)
+# Required in production; empty, Django refuses to start anything that signs
+# (searchsite/wsgi.py checks it at start-up), while collectstatic and migrate run.
 SECRET_KEY = os.environ.get("SECRET_KEY", "")
-if not SECRET_KEY:
-    if not DEBUG:
-        raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off")
+if not SECRET_KEY and DEBUG:
     SECRET_KEY = "insecure-local-development-key"
 ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver")
 CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS", "")
+
+# --- HTTPS behind a proxy ----------------------------------------------------------
+# The README's deployment is gunicorn behind a TLS-terminating proxy that says so in
+# X-Forwarded-Proto (empty SECURE_PROXY_SSL_HEADER: no proxy is trusted). Health
+# checks and metrics answer over plain HTTP, for load balancers and Prometheus.
+SECURE_PROXY_SSL_HEADER = envpair(
+    "SECURE_PROXY_SSL_HEADER", "" if DEBUG else "HTTP_X_FORWARDED_PROTO,https"
+)
+SECURE_SSL_REDIRECT = envbool("SECURE_SSL_REDIRECT", not DEBUG)
+SECURE_REDIRECT_EXEMPT = [r"^api/health", r"^metrics$"]
+SECURE_HSTS_SECONDS = envint("SECURE_HSTS_SECONDS", 0 if DEBUG else 31_536_000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = envbool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+SECURE_HSTS_PRELOAD = envbool("SECURE_HSTS_PRELOAD", True)
+SESSION_COOKIE_SECURE = envbool("SESSION_COOKIE_SECURE", not DEBUG)
+CSRF_COOKIE_SECURE = envbool("CSRF_COOKIE_SECURE", not DEBUG)
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+# How many proxies in front append to X-Forwarded-For: the client is the address
+# that many entries from its end (0: the connection's own address, REMOTE_ADDR).
+# Rate limits count per client, so this must match the deployment.
+TRUSTED_PROXY_COUNT = envint("TRUSTED_PROXY_COUNT", 0 if DEBUG else 1)
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -69,14 +111,19 @@ INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
+    "whitenoise.runserver_nostatic",  # runserver serves static files as gunicorn does
     "django.contrib.staticfiles",
     "django.contrib.humanize",
+    "ninja",  # Swagger UI from this site's static files, not a CDN
     "embeddings",
     "faq",
 ]
 
 MIDDLEWARE = [
+    "searchsite.metrics.MetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -84,6 +131,23 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
+
+# Scripts, styles, images and fonts from this site only: no inline script, no
+# third-party origin (django-csp). Swagger UI and htmx are served from static/.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
 
 ROOT_URLCONF = "searchsite.urls"
 WSGI_APPLICATION = "searchsite.wsgi.application"
@@ -133,7 +197,21 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = VAR_DIR / "static"
+# Collected by `make install` (manage.py collectstatic) and served by WhiteNoise
+# from the web process itself: hashed names, cached for a year, gzip and brotli.
+STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", BASE_DIR / "staticfiles"))
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+    },
+}
+# A file missing from the manifest (a checkout not yet collected) keeps its plain
+# name instead of failing the page.
+WHITENOISE_MANIFEST_STRICT = False
+WHITENOISE_KEEP_ONLY_HASHED_FILES = True  # compress each file once, not twice
+# Source maps are for a developer's tools: not worth compressing (half the time).
+WHITENOISE_SKIP_COMPRESS_EXTENSIONS = (*Compressor.SKIP_COMPRESS_EXTENSIONS, "map")
 
 LOGGING = {
     "version": 1,
@@ -147,13 +225,37 @@ LOGGING = {
     },
 }
 
+# --- Redis: the broker and, in another database, the cache ---------------------
+REDIS_URL = os.environ.get("REDIS_URL", "")
+# Seconds a Redis command may take: a Redis that stops answering costs a request a
+# second or two, not a hung worker.
+REDIS_TIMEOUT = envfloat("REDIS_TIMEOUT", 2.0)
+
+
+def redis_cache_url(broker_url: str) -> str:
+    """The broker's server, one database up: an eviction or a FLUSHDB of the
+    cache never touches queued tasks (README, "Deploying")."""
+    parts = urlsplit(broker_url)
+    database = int(parts.path.strip("/") or 0)
+    if database >= 15:
+        raise ImproperlyConfigured(
+            f"REDIS_URL uses database {database}, so the cache has none above it: "
+            "set REDIS_CACHE_URL"
+        )
+    return urlunsplit(parts._replace(path=f"/{database + 1}"))
+
+
 # Shared between web and worker processes (upload progress, rate limits): Redis
 # when there is one, else files under var/.
-if os.environ.get("REDIS_URL"):
+if REDIS_URL:
     CACHES = {
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": os.environ["REDIS_URL"],
+            "LOCATION": os.environ.get("REDIS_CACHE_URL") or redis_cache_url(REDIS_URL),
+            "OPTIONS": {
+                "socket_timeout": REDIS_TIMEOUT,
+                "socket_connect_timeout": REDIS_TIMEOUT,
+            },
         }
     }
 else:
@@ -165,11 +267,16 @@ else:
     }
 
 # --- Celery -----------------------------------------------------------------
-REDIS_URL = os.environ.get("REDIS_URL", "")
 BROKER_DIR = VAR_DIR / "broker"
 if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
-    CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {"visibility_timeout": 3600}
+    CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {
+        "visibility_timeout": 3600,
+        "socket_timeout": REDIS_TIMEOUT,
+        "socket_connect_timeout": REDIS_TIMEOUT,
+        "retry_on_timeout": True,
+        "health_check_interval": 30,
+    }
 else:
     # kombu's filesystem transport: a queue that needs no server for `make run`.
     CELERY_BROKER_URL = "filesystem://localhost/"
@@ -191,13 +298,36 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_WORKER_CONCURRENCY = envint("CELERY_WORKER_CONCURRENCY", 1)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_CONNECTION_TIMEOUT = REDIS_TIMEOUT
+# A web request queueing a task after its commit gives up within seconds when the
+# broker is away (the rows wait, pending, for reconcile): never a hung request.
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 1,
+    "interval_start": 0,
+    "interval_step": 0.5,
+    "interval_max": 0.5,
+}
+# Every periodic task: reconcile the chunks and indexes, sweep uploads and jobs.
+RECONCILE_INTERVAL = envfloat("RECONCILE_INTERVAL", 300.0)
 CELERY_BEAT_SCHEDULE = {
     "reconcile": {
         "task": "embeddings.tasks.reconcile",
-        "schedule": envfloat("RECONCILE_INTERVAL", 300.0),
+        "schedule": RECONCILE_INTERVAL,
     },
+    "sweep": {"task": "faq.tasks.sweep", "schedule": RECONCILE_INTERVAL},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+# Readiness (/api/health/ready): computed at most this often per process; failed
+# when chunks have waited this long and nothing was embedded in that time.
+HEALTH_CACHE_SECONDS = envfloat("HEALTH_CACHE_SECONDS", 2.0)
+HEALTH_WORKER_STALL_SECONDS = envfloat("HEALTH_WORKER_STALL_SECONDS", 900.0)
+# /metrics: Prometheus's scrape, with this bearer token (empty: only from this
+# machine, not through a proxy); database-derived figures cached this long.
+METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
+METRICS_CACHE_SECONDS = envfloat("METRICS_CACHE_SECONDS", 10.0)
+# Pending chunks nothing has touched for this long are queued again by reconcile
+# (a lost message, a killed worker); each is queued once per wait.
+RECONCILE_PENDING_SECONDS = envfloat("RECONCILE_PENDING_SECONDS", 600.0)
 
 # --- Embeddings ---------------------------------------------------------------
 # The model name or path; empty means the all-MiniLM-L6-v2 packaged in
@@ -236,7 +366,12 @@ EMBEDDINGS_THREADS = envint("EMBEDDINGS_THREADS", 0)
 # Chunks an embedding task takes: fewer, longer tasks sort more texts together
 # (less padding), wait on the queue less often and publish the index less often.
 EMBEDDINGS_TASK_BATCH = envint("EMBEDDINGS_TASK_BATCH", 1024)
+# Deliveries that may die on a chunk before it is failed; reconcile tries a failed
+# chunk again after EMBEDDINGS_RETRY_SECONDS, doubling each time (at most a day).
 EMBEDDINGS_MAX_ATTEMPTS = envint("EMBEDDINGS_MAX_ATTEMPTS", 5)
+EMBEDDINGS_RETRY_SECONDS = envfloat("EMBEDDINGS_RETRY_SECONDS", 300.0)
+# Chunks encoded between two writes of their vectors: what a killed worker loses.
+EMBEDDINGS_COMMIT_EVERY = envint("EMBEDDINGS_COMMIT_EVERY", 256)
 EMBEDDINGS_CHUNK_OVERLAP = envint("EMBEDDINGS_CHUNK_OVERLAP", 32)
 EMBEDDINGS_MAX_CHUNKS = envint("EMBEDDINGS_MAX_CHUNKS", 0)  # per passage; 0: all
 EMBEDDINGS_PRELOAD = envbool("EMBEDDINGS_PRELOAD", False)
@@ -273,19 +408,45 @@ EMBEDDINGS_API_MAX_INPUTS = envint("EMBEDDINGS_API_MAX_INPUTS", 2048)  # as Open
 # on a busy 2-core machine.
 EMBEDDINGS_API_MAX_TOKENS = envint("EMBEDDINGS_API_MAX_TOKENS", 32_768)
 # Requests per API key: N/s, N/m, N/h or N/d (django-ratelimit's form); empty: none.
-EMBEDDINGS_API_RATE = os.environ.get("EMBEDDINGS_API_RATE", "600/m")
-if EMBEDDINGS_API_RATE and not re.fullmatch(r"\d+/\d*[smhd]", EMBEDDINGS_API_RATE):
-    raise ImproperlyConfigured(
-        f"EMBEDDINGS_API_RATE must look like 600/m, not {EMBEDDINGS_API_RATE!r}"
-    )
+EMBEDDINGS_API_RATE = envrate("EMBEDDINGS_API_RATE", "600/m")
+
+# --- What anonymous visitors may ask ------------------------------------------------
+# Requests per client address (TRUSTED_PROXY_COUNT), counted over the shared cache,
+# in django-ratelimit's form (N/s, N/m, N/h, N/d; empty: no limit). Searches (page,
+# API, similar items) share one budget; posted texts (similarity, paraphrases,
+# clusters) another; sign-ins are counted per address and per username.
+RATE_SEARCH = envrate("RATE_SEARCH", "120/m")
+RATE_ANALYSIS = envrate("RATE_ANALYSIS", "30/m")
+RATE_LOGIN = envrate("RATE_LOGIN", "10/m")
+RATE_LOGIN_USER = envrate("RATE_LOGIN_USER", "20/h")
+RATELIMIT_IP_META_KEY = "faq.throttles.client_ip"
+RATELIMIT_FAIL_OPEN = True  # the cache away: serve rather than refuse everyone
+# Model work one anonymous request may cost: word pieces the model reads (2,048 is
+# about half a second on one core of the slowest CPU met), and bytes of body, checked
+# before it is read. More needs an API key and runs as a job (POST /api/jobs/...).
+PUBLIC_MAX_TOKENS = envint("PUBLIC_MAX_TOKENS", 2048)
+PUBLIC_MAX_BODY_BYTES = envint("PUBLIC_MAX_BODY_BYTES", 64 * 1024)
 
 # --- Content -------------------------------------------------------------------
 UPLOAD_MAX_FILE_BYTES = envint("UPLOAD_MAX_FILE_BYTES", 20 * 1024 * 1024)
 UPLOAD_MAX_TOTAL_BYTES = envint("UPLOAD_MAX_TOTAL_BYTES", 100 * 1024 * 1024)
 UPLOAD_MAX_FILES = envint("UPLOAD_MAX_FILES", 20)
+# A whole upload request, refused from its Content-Length before Django spools it
+# to disk: the files' limit and room for the form around them.
+UPLOAD_MAX_REQUEST_BYTES = UPLOAD_MAX_TOTAL_BYTES + 1024 * 1024
 DATA_UPLOAD_MAX_NUMBER_FILES = UPLOAD_MAX_FILES
 BULK_MAX_ITEMS = envint("BULK_MAX_ITEMS", 1000)
 DATA_UPLOAD_MAX_MEMORY_SIZE = envint("DATA_UPLOAD_MAX_MEMORY_SIZE", 20 * 1024 * 1024)
+# Deliveries of an upload's step (reading, importing) that may die before it is
+# failed; a step nothing has touched for UPLOAD_STALE_SECONDS (its message lost)
+# is queued again by the sweep.
+UPLOAD_MAX_ATTEMPTS = envint("UPLOAD_MAX_ATTEMPTS", 3)
+UPLOAD_STALE_SECONDS = envfloat("UPLOAD_STALE_SECONDS", 600.0)
+# Analysis jobs (POST /api/jobs/...): deliveries, staleness as for uploads, and how
+# long a finished one's result is kept.
+JOB_MAX_ATTEMPTS = envint("JOB_MAX_ATTEMPTS", 3)
+JOB_STALE_SECONDS = envfloat("JOB_STALE_SECONDS", 600.0)
+JOB_KEEP_SECONDS = envfloat("JOB_KEEP_SECONDS", 24 * 3600.0)
 # Cosine similarity above which two FAQ questions are flagged as saying the same thing
 # (admin list, duplicates and paraphrase APIs). 0.75 keeps 98% of StackFAQ's flagged
 # pairs right and finds 42% of them; 0.85 found 15% (bench/RESULTS.md).
@@ -319,6 +480,8 @@ CLUSTER_QUERY_DAYS = envint("CLUSTER_QUERY_DAYS", 30)
 CLUSTER_CACHE_SECONDS = envint("CLUSTER_CACHE_SECONDS", 3600)
 # Queries typed on the search page are kept this many days (0: not logged at all).
 SEARCH_LOG_DAYS = envint("SEARCH_LOG_DAYS", 90)
+# Written by a thread of each web process, so a search never waits on the log.
+SEARCH_LOG_BACKGROUND = envbool("SEARCH_LOG_BACKGROUND", True)
 
 # --- Search -------------------------------------------------------------------
 SEARCH_MAX_QUERY_LENGTH = envint("SEARCH_MAX_QUERY_LENGTH", 500)
@@ -329,3 +492,6 @@ SEARCH_FUSION = os.environ.get("SEARCH_FUSION", "boost")
 SEARCH_KEYWORD_WEIGHT = envfloat("SEARCH_KEYWORD_WEIGHT", 0.15)
 # Chunks asked of each leg before fusing; more finds more, each costs a little.
 SEARCH_CANDIDATES = envint("SEARCH_CANDIDATES", 100)
+# The most chunks a search (or similar items) asks a leg for when filters reject
+# the first ones: beyond it a search answers with fewer than k results.
+SEARCH_MAX_CANDIDATES = envint("SEARCH_MAX_CANDIDATES", 2000)

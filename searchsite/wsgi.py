@@ -12,8 +12,12 @@ from django.core.wsgi import get_wsgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "searchsite.settings")
 application = get_wsgi_application()
 
+from django.conf import settings  # noqa: E402
+
 from faq.search import search_warm_up  # noqa: E402  (needs the apps loaded)
 
+# Raises ImproperlyConfigured now if it is empty, not at the first signed cookie.
+_ = settings.SECRET_KEY
 search_warm_up()
 # Everything loaded so far lives as long as the process: leave it out of the
 # collector's full passes, which otherwise stall a request every few hundred.

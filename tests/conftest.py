@@ -15,8 +15,19 @@ DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 def index_dir(settings, tmp_path: Path) -> Iterator[Path]:
     settings.INDEX_DIR = tmp_path / "index"
     vectors.reader.clear()
+    vectors._repairs_asked.clear()
     yield settings.INDEX_DIR
     vectors.reader.clear()
+
+
+@pytest.fixture(autouse=True)
+def in_process(settings) -> None:
+    """Tests share one address and one cache, so the per-client rates are off
+    (tests of the limits set them); the search log is written as the search is."""
+    for group in ("SEARCH", "ANALYSIS", "LOGIN", "LOGIN_USER"):
+        setattr(settings, f"RATE_{group}", "")
+    settings.SEARCH_LOG_BACKGROUND = False
+    settings.HEALTH_CACHE_SECONDS = 0
 
 
 @pytest.fixture(autouse=True)

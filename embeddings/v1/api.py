@@ -12,7 +12,6 @@ from typing import Any, Literal
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
-from django_ratelimit.core import get_usage
 from ninja import Field, NinjaAPI, Schema
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
@@ -28,6 +27,7 @@ from embeddings.v1.errors import (
     Unauthenticated,
     Unavailable,
 )
+from embeddings.v1.limits import rate_usage, wait_seconds
 from embeddings.v1.served import OWNER, ServedModel, served_model_get, served_models
 
 logger = logging.getLogger(__name__)
@@ -165,19 +165,12 @@ def _model_out(model: ServedModel) -> dict[str, Any]:
 def _rate_limit(request: HttpRequest, who: Principal) -> dict[str, str]:
     """Count the request against its key's ``EMBEDDINGS_API_RATE``; 429 past it."""
     rate = settings.EMBEDDINGS_API_RATE
-    if not rate:
-        return {}
-    usage = get_usage(
-        request,
-        group="v1-embeddings",
-        key=lambda *_: who.rate_key,
-        rate=rate,
-        increment=True,
+    usage = rate_usage(
+        request, group="v1-embeddings", rate=rate, key=lambda *_: who.rate_key
     )
     if usage is None:
         return {}
-    wait = max(1, int(usage["time_left"]))
-    if usage["should_limit"]:
+    if wait := wait_seconds(usage):
         raise RateLimited(
             f"Rate limit reached for this API key: {rate} requests "
             f"(EMBEDDINGS_API_RATE). Try again in {wait}s.",
@@ -186,7 +179,7 @@ def _rate_limit(request: HttpRequest, who: Principal) -> dict[str, str]:
     return {
         "X-RateLimit-Limit-Requests": str(usage["limit"]),
         "X-RateLimit-Remaining-Requests": str(usage["limit"] - usage["count"]),
-        "X-RateLimit-Reset-Requests": f"{wait}s",
+        "X-RateLimit-Reset-Requests": f"{max(1, int(usage['time_left']))}s",
     }
 
 

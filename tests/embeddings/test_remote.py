@@ -300,12 +300,13 @@ def test_without_a_fallback_chunks_wait_for_the_provider(
     provider.failures = [503] * 3
     with pytest.raises(EncoderUnavailable):
         services.chunks_index(ids)
+    # The provider's outage is not the chunks' fault: no attempt is spent on it.
     assert (
         list(Chunk.objects.values_list("status", "attempts", "last_error"))
         == [
             (
                 "pending",
-                1,
+                0,
                 f"EncoderUnavailable: embedding provider {provider.url} failed after 3 "
                 "attempts (HTTP 503: try later (503))",
             )
@@ -414,8 +415,12 @@ def test_health_reports_a_provider_that_is_away(remote_settings, provider):
     answer = TestClient(api).get("/health")
     assert answer.status_code == 503
     body = answer.json()
-    assert (body["status"], body["dimension"], body["index"]) == ("degraded", 0, {})
-    assert body["model"] == (
-        f"error: embedding provider {provider.url} failed after 3 attempts "
-        "(HTTP 503: try later (503))"
+    assert (body["status"], body["dimension"], body["model"]) == (
+        "unavailable",
+        0,
+        MODEL,
     )
+    assert body["reasons"] == [
+        "the embedding provider does not answer: no query can be embedded"
+    ]
+    assert provider.url not in answer.content.decode()  # no error text for callers

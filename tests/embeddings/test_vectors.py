@@ -38,7 +38,15 @@ def test_publish_writes_a_manifest_that_names_and_checks_its_file(index_dir):
         "created": manifest.created,
         "kind": "flat",
         "sources": "sources-00000001.npz",
+        "sources_checksum": hashlib.sha256(
+            (index_dir / "p" / "sources-00000001.npz").read_bytes()
+        ).hexdigest(),
+        "keywords_checksum": "",
     }
+    # The version keeps its own copy: the fallback if manifest.json is damaged.
+    assert json.loads((index_dir / "p" / "manifest-00000001.json").read_text()) == (
+        on_disk
+    )
     assert not list((index_dir / "p").glob("*.tmp"))
 
 
@@ -62,7 +70,8 @@ def test_an_unreadable_sources_file_leaves_the_index_searchable(index_dir, caplo
     loaded = vectors.reader.get("p")
     assert loaded.sources is None  # hits are looked up in the database instead
     assert loaded.vectors.ntotal == 2
-    assert "cannot read sources-00000001.npz" in caplog.text
+    assert "sources-00000001.npz does not match its manifest checksum" in caplog.text
+    assert "does not match" in vectors.reader.problems["p"]
 
 
 def test_inner_product_on_unit_vectors_is_cosine():
@@ -102,6 +111,9 @@ def test_old_versions_are_pruned(index_dir):
         publish([1], unit(1), previous=version)
     files = sorted(p.name for p in (index_dir / "p").glob("*-*.*"))
     assert files == [
+        "manifest-00000004.json",
+        "manifest-00000005.json",
+        "manifest-00000006.json",
         "sources-00000004.npz",
         "sources-00000005.npz",
         "sources-00000006.npz",

@@ -97,8 +97,13 @@ def test_health_reports_database_broker_index_and_model(make_faq):
         "all-MiniLM-L6-v2",
         384,
     )
-    assert body["index"] == {"partitions": 1, "vectors": 2, "version": 1}
-    assert body["chunks"] == {"pending": 0, "embedded": 2, "failed": 0}
+    assert body["index"] == {
+        "partitions": 1,
+        "vectors": 2,
+        "version": 1,
+        "damaged": [],
+    }
+    assert (body["worker"], body["reasons"]) == ("ok", [])
 
 
 def test_content_can_be_created_read_updated_and_deleted(writer, committed):

@@ -7,7 +7,8 @@ from django.utils import timezone
 from ninja.testing import TestClient
 
 from faq.models import Faq, SearchLog
-from faq.topics import collection_faq_topics, search_log_prune
+from faq.searchlog import search_log_prune
+from faq.topics import collection_faq_topics
 from searchsite.api import api
 
 pytestmark = pytest.mark.django_db
