@@ -577,9 +577,9 @@ class IndexReader:
         problems = [problem] if problem else []
         try:
             found = keywords.open_index(partition)
-        except Exception as error:  # tantivy's own errors for damaged files
+        except IndexCorrupt as error:
             found = None
-            problems.append(f"the keyword index cannot be opened ({error})")
+            problems.append(str(error))
             self._report(partition, problems[-1])
         sources = None  # without it hits are looked up in the database: slower
         if manifest.sources:
