@@ -3,7 +3,6 @@ from typing import Any
 from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db import models
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path, reverse
@@ -97,7 +96,6 @@ class ItemAdmin(admin.ModelAdmin):
     list_select_related = ["collection"]
     readonly_fields = ["created_at", "updated_at"]
     list_per_page = 50
-    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
 
     def get_changelist_instance(self, request: HttpRequest) -> Any:
         changelist = super().get_changelist_instance(request)

@@ -17,12 +17,16 @@ from faq.throttles import ClientThrottle, public_body, upload_body
 
 router = Router(tags=["search"])
 content = Router(tags=["content"], auth=ApiKeyAuth())
+# What every operation for keys may also answer: its input off the schema (422),
+# no key (401), another key's scope (403), what it names missing (404).
 ERRORS = {
     400: schemas.Error,
     401: schemas.Error,
     403: schemas.Error,
     404: schemas.Error,
+    422: schemas.Error,
 }
+WRITES = {**ERRORS, 409: schemas.Error}  # and a conflict with what is stored
 # What every public operation may also answer: its client over the rate (429), a
 # body over the anonymous budget or too much model work (413), the model away (503).
 PUBLIC = {400: schemas.Error, 422: schemas.Error, 429: schemas.Error}
@@ -110,7 +114,7 @@ def clusters(request: HttpRequest, data: schemas.ClustersIn) -> dict[str, Any]:
     throttle=searches,
 )
 def item_similar(
-    request: HttpRequest, pk: int, params: Query[schemas.SimilarParams]
+    request: HttpRequest, pk: schemas.Id, params: Query[schemas.SimilarParams]
 ) -> dict[str, Any]:
     """The published items nearest in meaning to a published item (public, as
     search is); ``kind`` says whether the id is a FAQ's or a document's."""
@@ -149,7 +153,7 @@ for _kind, _schema in (
 
 
 @content.get("/jobs/{pk}", response={200: schemas.JobOut, **ERRORS}, tags=["jobs"])
-def job_get(request: HttpRequest, pk: int) -> dict[str, Any]:
+def job_get(request: HttpRequest, pk: schemas.Id) -> dict[str, Any]:
     """A job of this key's: its progress, then its result (what the endpoint of its
     kind answers), kept a day (JOB_KEEP_SECONDS) once finished."""
     return jobs.job_out(jobs.job_get(pk=pk, key=api_key(request)))
@@ -165,7 +169,7 @@ def collections_list(request: HttpRequest) -> Any:
     )
 
 
-@content.post("/collections", response={201: schemas.CollectionOut, **ERRORS})
+@content.post("/collections", response={201: schemas.CollectionOut, **WRITES})
 def collection_create(request: HttpRequest, data: schemas.CollectionIn) -> Any:
     _check(request, None, "write")
     return Status(201, services.collection_create(**data.dict()))
@@ -199,7 +203,7 @@ def upload_create(
 
 
 @content.get("/uploads/{pk}", response={200: schemas.UploadOut, **ERRORS})
-def upload_get(request: HttpRequest, pk: int) -> Any:
+def upload_get(request: HttpRequest, pk: schemas.Id) -> Any:
     job = selectors.upload_get(pk=pk)
     _check(request, job.collection, "read")
     return uploads.upload_progress(job)
@@ -210,19 +214,22 @@ def upload_get(request: HttpRequest, pk: int) -> Any:
     response={
         **ERRORS,
         200: schemas.ImportOut,
-        400: schemas.ImportOut,
+        409: schemas.ImportOut,
         413: schemas.Error,
     },
 )
 def bulk_upsert(request: HttpRequest, slug: str, data: schemas.BulkIn) -> Any:
     """Create or update up to ``BULK_MAX_ITEMS`` items in one transaction, matched by
-    external id, else by question or title. Any invalid item refuses them all."""
+    external id, else by question or title. Items that name the same item twice
+    conflict (409, with the report), and then none is written."""
     collection = selectors.collection_get(slug=slug)
     _check(request, collection, "write")
     report = services.items_bulk_upsert(
-        collection=collection, items=data.items, skip_invalid=data.skip_invalid
+        collection=collection,
+        items=[item.model_dump(exclude_unset=True) for item in data.items],
+        skip_invalid=data.skip_invalid,
     )
-    return Status(200 if report.written else 400, report.as_dict())
+    return Status(200 if report.written else 409, report.as_dict())
 
 
 @content.get("/collections/{slug}/export", response={200: None, **ERRORS})
@@ -299,7 +306,7 @@ def _item_routes(
 
     @content.post(
         f"/collections/{{slug}}/{plural}",
-        response={201: out, **ERRORS},
+        response={201: out, **WRITES},
         operation_id=f"{kind}_create",
     )
     def item_create(request: HttpRequest, slug: str, data: schema_in) -> Any:  # type: ignore[valid-type]
@@ -313,17 +320,17 @@ def _item_routes(
     @content.get(
         f"/{plural}/{{pk}}", response={200: out, **ERRORS}, operation_id=f"{kind}_get"
     )
-    def item_get(request: HttpRequest, pk: int) -> Any:
+    def item_get(request: HttpRequest, pk: schemas.Id) -> Any:
         item = selectors.item_get(model=model, pk=pk)
         _check(request, item.collection, "read")
         return selectors.items_with_status([item])[0]
 
     @content.patch(
         f"/{plural}/{{pk}}",
-        response={200: out, **ERRORS},
+        response={200: out, **WRITES},
         operation_id=f"{kind}_update",
     )
-    def item_update(request: HttpRequest, pk: int, data: patch) -> Any:  # type: ignore[valid-type]
+    def item_update(request: HttpRequest, pk: schemas.Id, data: patch) -> Any:  # type: ignore[valid-type]
         item = selectors.item_get(model=model, pk=pk)
         _check(request, item.collection, "write")
         item = services.item_update(
@@ -336,7 +343,7 @@ def _item_routes(
         response={204: None, **ERRORS},
         operation_id=f"{kind}_delete",
     )
-    def item_delete(request: HttpRequest, pk: int) -> Any:
+    def item_delete(request: HttpRequest, pk: schemas.Id) -> Any:
         item = selectors.item_get(model=model, pk=pk)
         _check(request, item.collection, "write")
         services.item_delete(item=item)

@@ -69,7 +69,21 @@ def clusters_answer(
         budget=budget,
         progress=progress,
     )
-    return {"model": get_encoder().name, **found.__dict__}
+    return {
+        "model": get_encoder().name,
+        "threshold": found.threshold,
+        "min_size": found.min_size,
+        "topics": [
+            {
+                "size": topic.size,
+                "labels": topic.labels,
+                "representatives": topic.representatives,
+                "members": topic.members,
+            }
+            for topic in found.topics
+        ],
+        "unclustered": found.unclustered,
+    }
 
 
 ANSWERS: dict[str, Callable[..., dict[str, Any]]] = {

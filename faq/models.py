@@ -7,6 +7,7 @@ from django.db import models
 from django.urls import get_script_prefix, reverse
 
 from embeddings.sources import Embeddable, Passage, register
+from faq.fields import web_url
 
 
 class Collection(models.Model):
@@ -76,7 +77,7 @@ class Item(Embeddable, models.Model):
         blank=True,
         help_text="The item's id in the system it came from.",
     )
-    url = models.URLField(max_length=500, blank=True)
+    url = models.CharField(max_length=500, blank=True, validators=[web_url])
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

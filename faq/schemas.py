@@ -1,20 +1,60 @@
-"""What the JSON API takes and returns."""
+"""What the JSON API takes and returns.
+
+The input schemas state every limit the services enforce (lengths, counts, the
+patterns of ``faq.fields``), read from the settings when the API is built, so that
+the OpenAPI document says exactly what is accepted.
+"""
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
+from django.conf import settings
 from ninja import Field, Schema
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
+
+from faq.fields import NO_NUL, NONBLANK, SLUG, WEB_URL_OR_EMPTY
+from faq.importers.rows import FIELD_LIMITS
+
+Id = Annotated[int, Field(ge=1, le=2**63 - 1)]  # what a database id column holds
+
+
+def _text(limit: int, *, required: bool = True) -> Any:
+    """A string of at most ``limit`` characters, with a non-space one if
+    ``required``, never a NUL."""
+    return Annotated[
+        str, Field(max_length=limit, pattern=NONBLANK if required else NO_NUL)
+    ]
+
+
+Question = _text(FIELD_LIMITS["question"])
+Answer = _text(FIELD_LIMITS["answer"])
+Title = _text(FIELD_LIMITS["title"])
+Body = _text(1_000_000, required=False)
+Category = _text(FIELD_LIMITS["category"], required=False)
+ExternalId = _text(FIELD_LIMITS["external_id"], required=False)
+Url = Annotated[str, Field(max_length=FIELD_LIMITS["url"], pattern=WEB_URL_OR_EMPTY)]
+Name = _text(200, required=False)
 
 
 class SearchParams(Schema):
-    q: str = Field(..., min_length=1, max_length=2000, description="The question.")
+    q: str = Field(
+        ...,
+        min_length=1,
+        max_length=settings.SEARCH_MAX_QUERY_LENGTH,
+        pattern=NONBLANK,
+        description="The question.",
+    )
     collection: str | None = Field(
-        None, description="A collection's slug; all if empty."
+        None,
+        pattern=NO_NUL,
+        max_length=100,
+        description="A collection's slug; all if empty.",
     )
     kind: Literal["faq", "document"] | None = None
-    category: str | None = None
-    k: int = Field(10, ge=1, le=100, description="How many results.")
+    category: str | None = Field(None, pattern=NO_NUL, max_length=100)
+    k: int = Field(
+        10, ge=1, le=settings.SEARCH_MAX_RESULTS, description="How many results."
+    )
     min_score: float | None = Field(
         None,
         ge=-1,
@@ -80,13 +120,16 @@ class SearchOut(Schema):
 
 
 class Error(Schema):
-    detail: str
+    detail: str = Field(..., description="What went wrong, for a person to read.")
+    errors: list[dict[str, Any]] | None = Field(
+        None, description="With 422: each field that did not match the schema."
+    )
 
 
 class CollectionIn(Schema):
-    name: str = Field(..., min_length=1, max_length=200)
-    slug: str = Field(..., pattern=r"^[-a-zA-Z0-9_]+$", max_length=100)
-    description: str = ""
+    name: str = Field(..., min_length=1, max_length=200, pattern=NO_NUL)
+    slug: str = Field(..., pattern=SLUG, max_length=100)
+    description: str = Field("", max_length=10_000, pattern=NO_NUL)
 
 
 class CollectionOut(Schema):
@@ -96,21 +139,21 @@ class CollectionOut(Schema):
 
 
 class FaqIn(Schema):
-    question: str = Field(..., min_length=1, max_length=1000)
-    answer: str = Field(..., min_length=1, max_length=100_000)
-    category: str = Field("", max_length=100)
+    question: Question
+    answer: Answer
+    category: Category = ""
     published: bool = True
-    external_id: str = Field("", max_length=200)
-    url: str = Field("", max_length=500)
+    external_id: ExternalId = ""
+    url: Url = ""
 
 
 class FaqPatch(Schema):
-    question: str | None = Field(None, min_length=1, max_length=1000)
-    answer: str | None = Field(None, min_length=1, max_length=100_000)
-    category: str | None = Field(None, max_length=100)
+    question: Question | None = None
+    answer: Answer | None = None
+    category: Category | None = None
     published: bool | None = None
-    external_id: str | None = Field(None, max_length=200)
-    url: str | None = Field(None, max_length=500)
+    external_id: ExternalId | None = None
+    url: Url | None = None
 
 
 class FaqOut(Schema):
@@ -126,21 +169,21 @@ class FaqOut(Schema):
 
 
 class DocumentIn(Schema):
-    title: str = Field(..., min_length=1, max_length=500)
-    body: str = Field(..., max_length=1_000_000)
-    category: str = Field("", max_length=100)
+    title: Title
+    body: Body
+    category: Category = ""
     published: bool = True
-    external_id: str = Field("", max_length=200)
-    url: str = Field("", max_length=500)
+    external_id: ExternalId = ""
+    url: Url = ""
 
 
 class DocumentPatch(Schema):
-    title: str | None = Field(None, min_length=1, max_length=500)
-    body: str | None = Field(None, max_length=1_000_000)
-    category: str | None = Field(None, max_length=100)
+    title: Title | None = None
+    body: Body | None = None
+    category: Category | None = None
     published: bool | None = None
-    external_id: str | None = Field(None, max_length=200)
-    url: str | None = Field(None, max_length=500)
+    external_id: ExternalId | None = None
+    url: Url | None = None
 
 
 class DocumentOut(Schema):
@@ -186,10 +229,23 @@ class UploadOut(Schema):
     report: dict[str, Any]
 
 
+class FaqRow(FaqIn):
+    model_config = ConfigDict(extra="forbid")
+    kind: Literal["faq"] = "faq"
+
+
+class DocumentRow(DocumentIn):
+    model_config = ConfigDict(extra="forbid")
+    kind: Literal["document"]
+
+
 class BulkIn(Schema):
-    items: list[dict[str, Any]] = Field(
+    items: list[FaqRow | DocumentRow] = Field(
         ...,
-        description="FAQs ({question, answer, ...}) or documents ({title, body, ...})",
+        max_length=settings.BULK_MAX_ITEMS,
+        description="FAQs ({question, answer, ...}) or documents ({kind: "
+        "'document', title, body, ...}); each matched to a stored item by its "
+        "external id, else its question or title.",
     )
     skip_invalid: bool = False
 
@@ -216,9 +272,16 @@ class ExportParams(Schema):
     )
 
 
+ClusterText = _text(settings.CLUSTER_MAX_TEXT_LENGTH)
+PostedText = _text(settings.SIMILARITY_MAX_TEXT_LENGTH)
+
+
 class ClustersIn(Schema):
-    texts: list[str] = Field(
-        ..., min_length=1, description="At most CLUSTER_MAX_TEXTS texts."
+    texts: list[ClusterText] = Field(
+        ...,
+        min_length=1,
+        max_length=settings.CLUSTER_MAX_TEXTS,
+        description="At most CLUSTER_MAX_TEXTS texts.",
     )
     threshold: float | None = Field(
         None,
@@ -254,12 +317,26 @@ class ClustersOut(Schema):
     )
 
 
-class SimilarityIn(Schema):
-    text: str | None = Field(None, description="One text, compared with each of texts.")
-    texts: list[str] = Field(default_factory=list)
-    pairs: list[list[str]] = Field(
-        default_factory=list, description="Or pairs of texts, each scored on its own."
+class TextsSimilarityIn(Schema):
+    """One text, compared with each of ``texts``."""
+
+    model_config = ConfigDict(extra="forbid")
+    text: PostedText
+    texts: list[PostedText] = Field(
+        ..., min_length=1, max_length=settings.SIMILARITY_MAX_TEXTS
     )
+
+
+class PairsSimilarityIn(Schema):
+    """Pairs of texts, each scored on its own."""
+
+    model_config = ConfigDict(extra="forbid")
+    pairs: list[Annotated[list[PostedText], Field(min_length=2, max_length=2)]] = Field(
+        ..., min_length=1, max_length=settings.SIMILARITY_MAX_TEXTS
+    )
+
+
+SimilarityIn = TextsSimilarityIn | PairsSimilarityIn
 
 
 class SimilarityOut(Schema):
@@ -270,7 +347,9 @@ class SimilarityOut(Schema):
 
 
 class ParaphrasesIn(Schema):
-    texts: list[str] = Field(..., min_length=1)
+    texts: list[PostedText] = Field(
+        ..., min_length=1, max_length=settings.PARAPHRASE_MAX_TEXTS
+    )
     threshold: float | None = Field(
         None, ge=0, le=1, description="Least cosine; default DUPLICATE_THRESHOLD."
     )

@@ -5,12 +5,12 @@ import secrets
 from typing import Any
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from faq.exceptions import ApplicationError, TooLarge
+from faq.exceptions import ApplicationError, Conflict, TooLarge
 from faq.importers import ImportReport, RowError, import_rows, parse_row
 from faq.models import ApiKey, Collection, Document, Faq, Item
 
@@ -26,7 +26,7 @@ def collection_get_or_create(*, slug: str, name: str = "") -> Collection:
 
 def collection_create(*, slug: str, name: str, description: str = "") -> Collection:
     if Collection.objects.filter(slug=slug).exists():
-        raise ApplicationError(f"A collection {slug!r} exists already.")
+        raise Conflict(f"A collection {slug!r} exists already.")
     return Collection.objects.create(slug=slug, name=name, description=description)
 
 
@@ -68,15 +68,16 @@ def items_bulk_upsert(
 
 
 def _save_valid(item: Item) -> None:
+    """Save a checked item: a field that is off is a 400, a clash with another
+    item (an external id taken) a 409."""
     try:
         item.full_clean()
     except ValidationError as error:
-        raise ApplicationError(
-            "; ".join(
-                f"{field}: {' '.join(msgs)}"
-                for field, msgs in error.message_dict.items()
-            )
-        ) from None
+        fields = error.message_dict
+        message = "; ".join(f"{f}: {' '.join(m)}" for f, m in fields.items())
+        if set(fields) == {NON_FIELD_ERRORS}:
+            raise Conflict(message.removeprefix(f"{NON_FIELD_ERRORS}: ")) from None
+        raise ApplicationError(message) from None
     item.save()
 
 

@@ -3,12 +3,21 @@
 import logging
 from typing import Any, Literal
 
+from django.conf import settings
+from django.core.exceptions import (
+    RequestDataTooBig,
+    SuspiciousOperation,
+    TooManyFilesSent,
+)
 from django.http import HttpRequest, HttpResponse
+from django.http.multipartparser import MultiPartParserError
 from ninja import Field, NinjaAPI, Schema, Status
-from ninja.errors import Throttled
+from ninja.errors import Throttled, ValidationError
+from pydantic_core import to_jsonable_python as jsonable
 
 from embeddings.encoders import EncoderUnavailable
 from faq.api import content, router
+from faq import fields
 from faq.exceptions import ApplicationError
 from searchsite.health import health_report
 
@@ -25,6 +34,59 @@ def application_error(request: HttpRequest, error: ApplicationError) -> HttpResp
     return api.create_response(
         request, {"detail": error.message, **error.extra}, status=error.status
     )
+
+
+@api.exception_handler(ValidationError)
+def validation_error(request: HttpRequest, error: ValidationError) -> HttpResponse:
+    """422, as ninja answers, with a sentence a person can read beside the list."""
+    problems = list(dict.fromkeys(f"{_where(e)}: {_said(e)}" for e in error.errors))
+    detail = "The request does not match the API's schema: " + "; ".join(problems)
+    body = {"detail": detail, "errors": jsonable(error.errors)}
+    return api.create_response(request, body, status=422)
+
+
+PATTERNS = {
+    fields.NONBLANK: "must have a character that is not a space (and no NUL)",
+    fields.NO_NUL: "must not contain a NUL character",
+    fields.WEB_URL_OR_EMPTY: fields.URL_MESSAGE,
+    fields.SLUG: "may hold only letters, digits, hyphens and underscores",
+}
+
+
+def _where(error: dict[str, Any]) -> str:
+    """``body.texts.1``: where the value is, without the body parameter's name or
+    pydantic's validator frames."""
+    loc = [str(part) for part in error.get("loc", ())]
+    if loc[:1] == ["body"]:
+        del loc[1:2]
+    return ".".join(part for part in loc if "[" not in part)
+
+
+def _said(error: dict[str, Any]) -> str:
+    pattern = (error.get("ctx") or {}).get("pattern")
+    return (
+        PATTERNS.get(pattern, str(error.get("msg", "")))
+        if pattern
+        else str(error.get("msg", ""))
+    )
+
+
+@api.exception_handler(TooManyFilesSent)
+@api.exception_handler(RequestDataTooBig)
+def too_big(request: HttpRequest, error: Exception) -> HttpResponse:
+    detail = (
+        f"At most {settings.UPLOAD_MAX_FILES} files per request."
+        if isinstance(error, TooManyFilesSent)
+        else f"The body is over {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes."
+    )
+    return api.create_response(request, {"detail": detail}, status=413)
+
+
+@api.exception_handler(SuspiciousOperation)
+@api.exception_handler(MultiPartParserError)
+def unreadable(request: HttpRequest, error: Exception) -> HttpResponse:
+    detail = "The request's body cannot be read as the content type it declares."
+    return api.create_response(request, {"detail": detail}, status=400)
 
 
 @api.exception_handler(Throttled)

@@ -198,7 +198,8 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 # Collected by `make install` (manage.py collectstatic) and served by WhiteNoise
-# from the web process itself: hashed names, cached for a year, gzip and brotli.
+# from the web process itself, gzip and brotli: the pages link hashed names, cached
+# for a year; the plain names answer too, cached briefly.
 STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", BASE_DIR / "staticfiles"))
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
@@ -209,7 +210,6 @@ STORAGES = {
 # A file missing from the manifest (a checkout not yet collected) keeps its plain
 # name instead of failing the page.
 WHITENOISE_MANIFEST_STRICT = False
-WHITENOISE_KEEP_ONLY_HASHED_FILES = True  # compress each file once, not twice
 # Source maps are for a developer's tools: not worth compressing (half the time).
 WHITENOISE_SKIP_COMPRESS_EXTENSIONS = (*Compressor.SKIP_COMPRESS_EXTENSIONS, "map")
 

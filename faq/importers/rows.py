@@ -5,7 +5,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.core.validators import URLValidator
+
+from faq.fields import web_url
 
 Progress = Callable[..., Iterable[Any]]
 
@@ -90,7 +91,7 @@ def parse_row(line: int, obj: dict[str, Any], *, source: str = "") -> Row:
         raise ValueError("a document needs a title or a body")
     if data.get("url"):
         try:
-            URLValidator()(data["url"])
+            web_url(data["url"])
         except ValidationError:
             raise ValueError(f"url is not a valid URL: {data['url'][:80]!r}") from None
     if kind == "document":

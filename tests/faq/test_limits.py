@@ -87,31 +87,37 @@ def test_a_body_over_the_anonymous_limit_is_refused_before_it_is_read(settings):
     assert "over 100 (PUBLIC_MAX_BODY_BYTES)" in answer.json()["detail"]
 
 
+@pytest.mark.parametrize(
+    ("kind", "body"),
+    [
+        ("similarity", {"text": TEXTS[0], "texts": TEXTS[1:]}),
+        ("paraphrases", {"texts": TEXTS, "threshold": 0.5}),
+        ("clusters", {"texts": TEXTS * 2, "min_size": 1}),
+    ],
+)
 def test_a_key_runs_a_large_request_as_a_job_with_the_same_answer(
-    settings, key, committed
+    settings, key, committed, kind, body
 ):
     settings.PUBLIC_MAX_TOKENS = 5
-    body = {"texts": TEXTS, "threshold": 0.5}
-    assert client.post("/paraphrases", json=body).status_code == 413
+    assert client.post(f"/{kind}", json=body).status_code == 413
     with committed():  # its task runs here (eager) once the job is committed
-        created = client.post("/jobs/paraphrases", json=body, headers=key)
+        created = client.post(f"/jobs/{kind}", json=body, headers=key)
     assert created.status_code == 202, created.content
     job = created.json()
     assert (job["status"], job["result"]) == ("queued", None)
     done = client.get(f"/jobs/{job['id']}", headers=key).json()
-    assert (done["kind"], done["status"], done["progress"]) == (
-        "paraphrases",
-        "done",
-        1.0,
-    )
+    assert (done["kind"], done["status"], done["progress"]) == (kind, "done", 1.0)
     settings.PUBLIC_MAX_TOKENS = 10_000
-    assert done["result"] == client.post("/paraphrases", json=body).json()
+    assert done["result"] == client.post(f"/{kind}", json=body).json()
 
 
-def test_jobs_are_checked_when_posted_and_private_to_their_key(key):
+def test_jobs_are_checked_when_posted_and_private_to_their_key(settings, key):
     refused = client.post("/jobs/clusters", json={"texts": ["a", " "]}, headers=key)
-    assert refused.status_code == 400
-    assert refused.json() == {"detail": "texts[1] is empty."}
+    assert refused.status_code == 422
+    settings.CLUSTER_MAX_TEXTS = 1  # a limit the schema cannot know: checked too
+    refused = client.post("/jobs/clusters", json={"texts": ["a", "b"]}, headers=key)
+    assert refused.status_code == 413
+    assert refused.json() == {"detail": "At most 1 texts per request; got 2."}
     assert AnalysisJob.objects.count() == 0
     made = client.post("/jobs/similarity", json={"pairs": [TEXTS[:2]]}, headers=key)
     other = {

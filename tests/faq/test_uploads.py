@@ -147,9 +147,15 @@ def test_bulk_upsert_is_atomic_and_idempotent(writer, committed):
         json={"items": [{"question": "New?", "answer": "Yes."}, {"title": 5}]},
         headers=writer,
     )
-    assert bad.status_code == 400
-    assert bad.json()["errors"] == [
-        {"source": "items", "line": 2, "message": "title must be a string"}
+    assert bad.status_code == 422  # off the schema: nothing is read
+    twice = [
+        {"question": "New?", "answer": "Yes."},
+        {"question": "New?", "answer": "No"},
+    ]
+    clash = client.post("/collections/help/bulk", json={"items": twice}, headers=writer)
+    assert clash.status_code == 409
+    assert clash.json()["errors"] == [
+        {"source": "items", "line": 2, "message": "repeats line 1 (question)"}
     ]
     assert Faq.objects.count() == 1
 
