@@ -61,7 +61,7 @@ test-services: install  ## the suite against PostgreSQL and Redis on this machin
 
 test-embedded: install  ## the suite on SQLite and the filesystem broker (no services)
 	env -u DATABASE_URL -u REDIS_URL VAR_DIR=$(CURDIR)/var/test-embedded \
-		$(PY) -m pytest -m "not scifact" $(PYTEST_ARGS)
+		$(PY) -m pytest -m "not scifact and not services" $(PYTEST_ARGS)
 
 lint: install  ## ruff and mypy
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check . && $(VENV)/bin/mypy searchsite faq embeddings

@@ -1,6 +1,6 @@
 """The JSON API of help content: search for everyone, content behind API keys."""
 
-from typing import Any, cast
+from typing import Annotated, Any, cast
 
 from django.conf import settings
 from django.http import HttpRequest
@@ -183,9 +183,12 @@ def collection_create(request: HttpRequest, data: schemas.CollectionIn) -> Any:
 def upload_create(
     request: HttpRequest,
     slug: str,
-    files: File[list[UploadedFile]],
-    skip_invalid: Form[bool] = False,
-    confirm: Form[bool] = True,
+    files: Annotated[
+        list[UploadedFile],
+        File(min_length=1, max_length=settings.UPLOAD_MAX_FILES),
+    ],
+    skip_invalid: Form[schemas.FormBool] = False,
+    confirm: Form[schemas.FormBool] = True,
 ) -> Any:
     """Upload files of any supported format; with ``confirm`` (the default) they are
     imported as soon as they are read, else the job waits for a look at its preview."""

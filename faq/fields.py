@@ -9,9 +9,14 @@ one has a character that is not a space; a link is a web address (``http`` or
 
 from django.core.validators import RegexValidator
 
+# The characters Python's str.strip() and str.split() take for spaces, spelt out:
+# regex engines disagree on what \s means (Python's includes \x1c-\x1f, ECMA's
+# and pydantic's do not), and the schema, pydantic and the services must agree.
+SPACES = "".join(f"\\u{code:04x}" for code in range(0x3001) if chr(code).isspace())
 NO_NUL = r"^[^\x00]*$"
-NONBLANK = r"^[^\x00]*[^\s\x00][^\x00]*$"
-WEB_URL = r"^https?://[^\s\x00/?#\"'<>\\]+(?:[/?#][^\s\x00\"'<>\\]*)?$"
+NONBLANK = rf"^[^\x00]*[^\x00{SPACES}][^\x00]*$"
+_URL_OFF = rf"\x00{SPACES}\"'<>\\"  # never in a link
+WEB_URL = rf"^https?://[^{_URL_OFF}/?#]+(?:[/?#][^{_URL_OFF}]*)?$"
 WEB_URL_OR_EMPTY = rf"^(?:{WEB_URL[1:-1]})?$"
 SLUG = r"^[-a-zA-Z0-9_]+$"
 URL_MESSAGE = "Enter a web address that starts with http:// or https://."

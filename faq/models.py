@@ -137,7 +137,7 @@ class Faq(Item):
 @register
 class Document(Item):
     title = models.CharField(max_length=500)
-    body = models.TextField()
+    body = models.TextField(blank=True)  # a title alone is a document (clean)
 
     kind = "document"
 

@@ -10,12 +10,42 @@ from typing import Annotated, Any, Literal
 
 from django.conf import settings
 from ninja import Field, Schema
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, BeforeValidator, ConfigDict
 
 from faq.fields import NO_NUL, NONBLANK, SLUG, WEB_URL_OR_EMPTY
 from faq.importers.rows import FIELD_LIMITS
 
 Id = Annotated[int, Field(ge=1, le=2**63 - 1)]  # what a database id column holds
+Offset = Annotated[int, Field(ge=0, le=2**31)]  # offset + limit fits any database
+
+
+def _whole(value: Any) -> Any:
+    """JSON Schema's integer: 2 or 2.0, not "2" nor true."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def _form_bool(value: Any) -> Any:
+    """A form's boolean, as the OpenAPI document writes one: true or false."""
+    if isinstance(value, str):
+        if value not in ("true", "false"):
+            raise ValueError("must be true or false")
+        return value == "true"
+    return value
+
+
+Whole = Annotated[int, BeforeValidator(_whole)]
+# Constraints before the validator, or pydantic leaves them out of the JSON Schema.
+MinSize = Annotated[int, Field(ge=1, le=1000), BeforeValidator(_whole)]
+FormBool = Annotated[bool, BeforeValidator(_form_bool)]
+
+
+class Body(Schema):
+    """A JSON body: values of the declared JSON types only (no "1" for 1, no 0 for
+    false), as the OpenAPI document says."""
+
+    model_config = ConfigDict(strict=True)
 
 
 def _text(limit: int, *, required: bool = True) -> Any:
@@ -29,7 +59,7 @@ def _text(limit: int, *, required: bool = True) -> Any:
 Question = _text(FIELD_LIMITS["question"])
 Answer = _text(FIELD_LIMITS["answer"])
 Title = _text(FIELD_LIMITS["title"])
-Body = _text(1_000_000, required=False)
+Text = _text(1_000_000, required=False)
 Category = _text(FIELD_LIMITS["category"], required=False)
 ExternalId = _text(FIELD_LIMITS["external_id"], required=False)
 Url = Annotated[str, Field(max_length=FIELD_LIMITS["url"], pattern=WEB_URL_OR_EMPTY)]
@@ -126,7 +156,7 @@ class Error(Schema):
     )
 
 
-class CollectionIn(Schema):
+class CollectionIn(Body):
     name: str = Field(..., min_length=1, max_length=200, pattern=NO_NUL)
     slug: str = Field(..., pattern=SLUG, max_length=100)
     description: str = Field("", max_length=10_000, pattern=NO_NUL)
@@ -138,7 +168,7 @@ class CollectionOut(Schema):
     description: str
 
 
-class FaqIn(Schema):
+class FaqIn(Body):
     question: Question
     answer: Answer
     category: Category = ""
@@ -147,7 +177,7 @@ class FaqIn(Schema):
     url: Url = ""
 
 
-class FaqPatch(Schema):
+class FaqPatch(Body):
     question: Question | None = None
     answer: Answer | None = None
     category: Category | None = None
@@ -168,18 +198,18 @@ class FaqOut(Schema):
     embedding_status: str
 
 
-class DocumentIn(Schema):
+class DocumentIn(Body):
     title: Title
-    body: Body
+    body: Text
     category: Category = ""
     published: bool = True
     external_id: ExternalId = ""
     url: Url = ""
 
 
-class DocumentPatch(Schema):
+class DocumentPatch(Body):
     title: Title | None = None
-    body: Body | None = None
+    body: Text | None = None
     category: Category | None = None
     published: bool | None = None
     external_id: ExternalId | None = None
@@ -200,7 +230,7 @@ class DocumentOut(Schema):
 
 class PageParams(Schema):
     limit: int = Field(50, ge=1, le=500)
-    offset: int = Field(0, ge=0)
+    offset: Offset = 0
 
 
 class FaqPage(Schema):
@@ -239,7 +269,7 @@ class DocumentRow(DocumentIn):
     kind: Literal["document"]
 
 
-class BulkIn(Schema):
+class BulkIn(Body):
     items: list[FaqRow | DocumentRow] = Field(
         ...,
         max_length=settings.BULK_MAX_ITEMS,
@@ -276,7 +306,7 @@ ClusterText = _text(settings.CLUSTER_MAX_TEXT_LENGTH)
 PostedText = _text(settings.SIMILARITY_MAX_TEXT_LENGTH)
 
 
-class ClustersIn(Schema):
+class ClustersIn(Body):
     texts: list[ClusterText] = Field(
         ...,
         min_length=1,
@@ -290,10 +320,8 @@ class ClustersIn(Schema):
         description="Ward merge distance on unit vectors: lower gives more, "
         "tighter topics. Default CLUSTER_THRESHOLD (1.4).",
     )
-    min_size: int | None = Field(
+    min_size: MinSize | None = Field(
         None,
-        ge=1,
-        le=1000,
         description="Smaller groups are unclustered. Default CLUSTER_MIN_SIZE (2).",
     )
 
@@ -317,7 +345,7 @@ class ClustersOut(Schema):
     )
 
 
-class TextsSimilarityIn(Schema):
+class TextsSimilarityIn(Body):
     """One text, compared with each of ``texts``."""
 
     model_config = ConfigDict(extra="forbid")
@@ -327,7 +355,7 @@ class TextsSimilarityIn(Schema):
     )
 
 
-class PairsSimilarityIn(Schema):
+class PairsSimilarityIn(Body):
     """Pairs of texts, each scored on its own."""
 
     model_config = ConfigDict(extra="forbid")
@@ -346,15 +374,15 @@ class SimilarityOut(Schema):
     )
 
 
-class ParaphrasesIn(Schema):
+class ParaphrasesIn(Body):
     texts: list[PostedText] = Field(
         ..., min_length=1, max_length=settings.PARAPHRASE_MAX_TEXTS
     )
     threshold: float | None = Field(
         None, ge=0, le=1, description="Least cosine; default DUPLICATE_THRESHOLD."
     )
-    top_k: int = Field(10, ge=1, le=100, description="Most pairs per text.")
-    limit: int = Field(1000, ge=1, le=10_000, description="Most pairs returned.")
+    top_k: Whole = Field(10, ge=1, le=100, description="Most pairs per text.")
+    limit: Whole = Field(1000, ge=1, le=10_000, description="Most pairs returned.")
 
 
 class ParaphrasePair(Schema):
@@ -402,7 +430,7 @@ class DuplicatesParams(Schema):
         None, ge=0, le=1, description="Least cosine; default DUPLICATE_THRESHOLD."
     )
     limit: int = Field(50, ge=1, le=500)
-    offset: int = Field(0, ge=0)
+    offset: Offset = 0
 
 
 class ItemRef(Schema):

@@ -13,16 +13,31 @@ from django.http import HttpRequest, HttpResponse
 from django.http.multipartparser import MultiPartParserError
 from ninja import Field, NinjaAPI, Schema, Status
 from ninja.errors import Throttled, ValidationError
+from ninja.parser import Parser
 from pydantic_core import to_jsonable_python as jsonable
 
 from embeddings.encoders import EncoderUnavailable
-from faq.api import content, router
 from faq import fields
+from faq.api import content, router
 from faq.exceptions import ApplicationError
 from searchsite.health import health_report
 
 logger = logging.getLogger(__name__)
+
+
+class ObjectParser(Parser):
+    """Bodies of this API are JSON objects: an array or a scalar is a 400 before
+    any schema sees it."""
+
+    def parse_body(self, request: HttpRequest) -> dict[str, Any]:
+        data = super().parse_body(request)
+        if not isinstance(data, dict):
+            raise ValueError("the body is not a JSON object")
+        return data
+
+
 api = NinjaAPI(
+    parser=ObjectParser(),
     title="Semantic search",
     version="1",
     description="Search help content by meaning, and keep it in sync from programs.",

@@ -1,6 +1,20 @@
-"""Child processes the tests start (Celery workers, gunicorn instances)."""
+"""Child processes the tests start (Celery workers, gunicorn instances), run as the
+README says to run them."""
 
+import os
+import socket
 import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def process_stop(process: subprocess.Popen[bytes]) -> None:
@@ -11,3 +25,86 @@ def process_stop(process: subprocess.Popen[bytes]) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def database_url(settings_dict: dict[str, object]) -> str:
+    """The URL of the database a test runs on, for the processes it starts."""
+    if str(settings_dict["ENGINE"]).endswith("sqlite3"):
+        return f"sqlite:///{settings_dict['NAME']}"
+    user, host, port = (settings_dict[k] for k in ("USER", "HOST", "PORT"))
+    return f"postgres://{user}@{host}:{port}/{settings_dict['NAME']}"
+
+
+@contextmanager
+def gunicorn(
+    env: dict[str, str], port: int, log: Path, *, workers: int = 1, timeout: int = 600
+) -> Iterator[subprocess.Popen[bytes]]:
+    """A gunicorn process of the site (the README's command), once it answers."""
+    command = [
+        sys.executable, "-m", "gunicorn", "-c", "searchsite/gunicorn.conf.py",
+        "searchsite.wsgi", "--bind", f"127.0.0.1:{port}",
+        "--workers", str(workers), "--timeout", str(timeout),
+    ]  # fmt: skip
+    with log.open("ab") as out:
+        process = subprocess.Popen(
+            command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(url, process, log)
+        yield process
+    finally:
+        process_stop(process)
+
+
+def wait_for(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"{url} exited:\n{log.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(f"{url}/api/health/live", timeout=5):
+                return
+        except urllib.error.HTTPError:
+            return  # it answers
+        except OSError:
+            time.sleep(0.5)
+    pytest.fail(f"{url} never answered:\n{log.read_text()[-3000:]}")
+
+
+@contextmanager
+def celery_worker(
+    env: dict[str, str], log: Path, *, name: str = "w", beat: bool = False
+) -> Iterator[subprocess.Popen[bytes]]:
+    """A Celery worker of one pool child (the README's command)."""
+    command = [
+        sys.executable, "-m", "celery", "-A", "searchsite", "worker",
+        "--concurrency", "1", "--loglevel", "info", "--hostname", f"{name}@%h",
+        "--without-gossip", "--without-mingle", "--without-heartbeat",
+    ]  # fmt: skip
+    if beat:
+        command += ["--beat", "--schedule", str(log.with_suffix(".beat"))]
+    env = {k: v for k, v in env.items() if k != "CELERY_TASK_ALWAYS_EAGER"}
+    with log.open("ab") as out:
+        process = subprocess.Popen(
+            command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT
+        )
+    try:
+        yield process
+    finally:
+        process_stop(process)
+
+
+def site_env(**extra: str) -> dict[str, str]:
+    """This process's environment for a child, with production's DEBUG (off) and
+    a single model thread."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "EMBEDDINGS_THREADS": "1"}
+    env.pop("DEBUG", None)
+    env.update(extra)
+    return env

@@ -8,7 +8,6 @@ of the same model, and its content stays searchable.
 
 import json
 import os
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -16,8 +15,6 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +22,7 @@ import numpy as np
 import pytest
 
 from embeddings.encoders import make_encoder
-from tests.processes import process_stop
+from tests.processes import free_port, gunicorn, process_stop
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parent.parent
@@ -39,12 +36,6 @@ SECOND = [
     ("How do I delete my account?", "Settings, Privacy, then Delete account."),
     ("Why was my card declined?", "Your bank refused the payment; call them."),
 ]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def site_env(var_dir: Path, **extra: str) -> dict[str, str]:
@@ -79,43 +70,6 @@ def manage(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     )
     assert done.returncode == 0, f"manage.py {args}:\n{done.stdout}\n{done.stderr}"
     return done
-
-
-@contextmanager
-def server(
-    env: dict[str, str], port: int, log: Path
-) -> Iterator[subprocess.Popen[bytes]]:
-    """A gunicorn process of the site, once it answers."""
-    command = [
-        sys.executable, "-m", "gunicorn", "-c", "searchsite/gunicorn.conf.py",
-        "searchsite.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", "1",
-        "--timeout", "600",
-    ]  # fmt: skip
-    with log.open("ab") as out:
-        process = subprocess.Popen(
-            command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_for(url, process, log)
-        yield process
-    finally:
-        process_stop(process)
-
-
-def wait_for(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"{url} exited:\n{log.read_text()[-3000:]}")
-        try:
-            with urllib.request.urlopen(f"{url}/api/health", timeout=5):
-                return
-        except urllib.error.HTTPError:
-            return  # it answers (503 while degraded is an answer)
-        except OSError:
-            time.sleep(0.5)
-    pytest.fail(f"{url} never answered:\n{log.read_text()[-3000:]}")
 
 
 def get_json(url: str, **headers: str) -> Any:
@@ -189,7 +143,7 @@ def test_an_instance_embeds_through_another_and_falls_back_when_it_stops(
     a_log, b_log = tmp_path / "a.log", tmp_path / "b.log"
 
     b = f"http://127.0.0.1:{b_port}"
-    with server(a_env, a_port, a_log) as a, server(b_env, b_port, b_log):
+    with gunicorn(a_env, a_port, a_log) as a, gunicorn(b_env, b_port, b_log):
         # While A is up, B's vectors are A's: the same model's, to float precision.
         imported = manage(b_env, "import_content", str(first), "--collection", "help")
         assert "3 created" in imported.stdout

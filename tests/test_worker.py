@@ -3,7 +3,6 @@
 
 import os
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,37 +18,22 @@ from faq.models import Collection
 from faq.services import api_key_create
 from searchsite.api import api
 from searchsite.celery import app as celery_app
-from tests.processes import process_stop
+from tests.processes import celery_worker, database_url
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 ROOT = Path(__file__).resolve().parent.parent
 client = TestClient(api)
 
 
-def database_url() -> str:
-    db = connection.settings_dict
-    if db["ENGINE"].endswith("sqlite3"):
-        return f"sqlite:///{db['NAME']}"
-    return f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
-
-
 @contextmanager
 def worker(name: str, index_dir: Path, log: Path) -> Iterator[subprocess.Popen[bytes]]:
-    env = {**os.environ, "DATABASE_URL": database_url(), "INDEX_DIR": str(index_dir)}
-    env.pop("CELERY_TASK_ALWAYS_EAGER", None)
-    command = [
-        sys.executable, "-m", "celery", "-A", "searchsite", "worker",
-        "--concurrency", "1", "--loglevel", "info", "--hostname", f"{name}@%h",
-        "--without-gossip", "--without-mingle", "--without-heartbeat",
-    ]  # fmt: skip
-    with log.open("ab") as out:
-        process = subprocess.Popen(
-            command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT
-        )
-    try:
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url(connection.settings_dict),
+        "INDEX_DIR": str(index_dir),
+    }
+    with celery_worker(env, log, name=name) as process:
         yield process
-    finally:
-        process_stop(process)
 
 
 def wait_until_found(question: str, log: Path, timeout: float = 120) -> None:

@@ -7,15 +7,16 @@ every error, malformed bodies and unknown URLs included.
 
 import json
 import logging
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from ninja import Field, NinjaAPI, Schema
 from ninja.errors import AuthenticationError, HttpError, ValidationError
+from pydantic import BeforeValidator, ConfigDict
 
-from embeddings.encoders import EncoderUnavailable
+from embeddings.encoders import EncoderUnavailable, get_encoder
 from embeddings.v1.auth import BearerAuth, Principal, principal
 from embeddings.v1.embed import embeddings_create, inputs_parse
 from embeddings.v1.errors import (
@@ -44,16 +45,54 @@ v1 = NinjaAPI(
 )
 
 
+def _input_schema(schema: dict[str, Any]) -> None:
+    """``input`` as ``inputs_parse`` takes it, with the ids the site's model's
+    tokenizer has: filled in when the OpenAPI document is made, not at import."""
+    text = {"type": "string", "minLength": 1}
+    token: dict[str, Any] = {"type": "integer", "minimum": 0}
+    if vocabulary := _vocabulary():
+        token["maximum"] = vocabulary - 1
+    most = settings.EMBEDDINGS_API_MAX_INPUTS
+    ids = {"type": "array", "minItems": 1, "items": token}
+    schema["anyOf"] = [
+        text,
+        {"type": "array", "minItems": 1, "maxItems": most, "items": text},
+        ids,
+        {"type": "array", "minItems": 1, "maxItems": most, "items": ids},
+    ]
+
+
+def _dimensions_schema(schema: dict[str, Any]) -> None:
+    schema.pop("anyOf", None)
+    schema["anyOf"] = [{"const": get_encoder().dimension}, {"type": "null"}]
+
+
+def _vocabulary() -> int:
+    tokenizer = getattr(get_encoder(), "tokenizer", None)
+    return int(tokenizer.get_vocab_size()) if tokenizer is not None else 0
+
+
+def _whole(value: Any) -> Any:
+    """JSON Schema's integer: 384 or 384.0."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
 class EmbeddingsIn(Schema):
+    # JSON's own types only: 0 is no false, "1" no number.
+    model_config = ConfigDict(strict=True)
+
     input: Any = Field(
         description="A string, an array of strings, an array of token ids of the "
         "model's tokenizer, or an array of such arrays.",
         examples=["How do I reset my password?"],
+        json_schema_extra=_input_schema,
     )
     model: str = Field(examples=["all-MiniLM-L6-v2"])
     encoding_format: Literal["float", "base64"] | None = "float"
-    dimensions: int | None = Field(
-        None, description="Only the model's own dimension (384 for MiniLM)."
+    dimensions: Annotated[int, BeforeValidator(_whole)] | None = Field(
+        None,
+        description="Only the model's own dimension (384 for MiniLM).",
+        json_schema_extra=_dimensions_schema,
     )
     user: str | None = Field(None, description="Accepted and not stored.")
     truncate: bool = Field(

@@ -96,7 +96,9 @@ def _count_tokens(
 
 
 def inputs_parse(value: object) -> Inputs:
-    """OpenAI's four shapes of ``input``, as a list of texts or of id lists."""
+    """OpenAI's four shapes of ``input``, as a list of texts or of id lists (an id
+    is a JSON integer: 7, or 7.0)."""
+    value = _ids_as_ints(value)
     one_ids = isinstance(value, list) and value and all(_is_id(v) for v in value)
     if isinstance(value, str) or one_ids:
         value = [value]
@@ -124,6 +126,14 @@ def inputs_parse(value: object) -> Inputs:
 
 def _is_id(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _ids_as_ints(value: object) -> object:
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, list):
+        return [_ids_as_ints(item) for item in value]
+    return value
 
 
 def _invalid(reason: str) -> InvalidRequest:
