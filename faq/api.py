@@ -130,7 +130,7 @@ def _threshold(threshold: float | None) -> float:
 # --- jobs: posted texts beyond the anonymous budget, for keys ------------------------
 
 
-def _job_route(kind: str, schema_in: type[Schema]) -> None:
+def _job_route(kind: str, schema_in: Any) -> None:
     @content.post(
         f"/jobs/{kind}",
         response={202: schemas.JobOut, **ERRORS, 413: schemas.Error},

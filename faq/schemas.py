@@ -48,22 +48,17 @@ class Body(Schema):
     model_config = ConfigDict(strict=True)
 
 
-def _text(limit: int, *, required: bool = True) -> Any:
-    """A string of at most ``limit`` characters, with a non-space one if
-    ``required``, never a NUL."""
-    return Annotated[
-        str, Field(max_length=limit, pattern=NONBLANK if required else NO_NUL)
-    ]
-
-
-Question = _text(FIELD_LIMITS["question"])
-Answer = _text(FIELD_LIMITS["answer"])
-Title = _text(FIELD_LIMITS["title"])
-Text = _text(1_000_000, required=False)
-Category = _text(FIELD_LIMITS["category"], required=False)
-ExternalId = _text(FIELD_LIMITS["external_id"], required=False)
+# Texts: at most so many characters, never a NUL; a required one has a character
+# that is not a space.
+Question = Annotated[str, Field(max_length=FIELD_LIMITS["question"], pattern=NONBLANK)]
+Answer = Annotated[str, Field(max_length=FIELD_LIMITS["answer"], pattern=NONBLANK)]
+Title = Annotated[str, Field(max_length=FIELD_LIMITS["title"], pattern=NONBLANK)]
+Text = Annotated[str, Field(max_length=1_000_000, pattern=NO_NUL)]
+Category = Annotated[str, Field(max_length=FIELD_LIMITS["category"], pattern=NO_NUL)]
+ExternalId = Annotated[
+    str, Field(max_length=FIELD_LIMITS["external_id"], pattern=NO_NUL)
+]
 Url = Annotated[str, Field(max_length=FIELD_LIMITS["url"], pattern=WEB_URL_OR_EMPTY)]
-Name = _text(200, required=False)
 
 
 class SearchParams(Schema):
@@ -302,8 +297,12 @@ class ExportParams(Schema):
     )
 
 
-ClusterText = _text(settings.CLUSTER_MAX_TEXT_LENGTH)
-PostedText = _text(settings.SIMILARITY_MAX_TEXT_LENGTH)
+ClusterText = Annotated[
+    str, Field(max_length=settings.CLUSTER_MAX_TEXT_LENGTH, pattern=NONBLANK)
+]
+PostedText = Annotated[
+    str, Field(max_length=settings.SIMILARITY_MAX_TEXT_LENGTH, pattern=NONBLANK)
+]
 
 
 class ClustersIn(Body):
