@@ -187,8 +187,8 @@ def upload_create(
         list[UploadedFile],
         File(min_length=1, max_length=settings.UPLOAD_MAX_FILES),
     ],
-    skip_invalid: schemas.FormBool = Form(False),
-    confirm: schemas.FormBool = Form(True),
+    skip_invalid: Annotated[schemas.FormBool, Form()] = False,
+    confirm: Annotated[schemas.FormBool, Form()] = True,
 ) -> Any:
     """Upload files of any supported format; with ``confirm`` (the default) they are
     imported as soon as they are read, else the job waits for a look at its preview."""
