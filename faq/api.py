@@ -187,8 +187,9 @@ def upload_create(
         list[UploadedFile],
         File(min_length=1, max_length=settings.UPLOAD_MAX_FILES),
     ],
-    skip_invalid: Annotated[schemas.FormBool, Form()] = False,
-    confirm: Annotated[schemas.FormBool, Form()] = True,
+    # ninja's own idiom: as Form[...] or Annotated, these would turn required.
+    skip_invalid: schemas.FormBool = Form(False),  # noqa: B008
+    confirm: schemas.FormBool = Form(True),  # noqa: B008
 ) -> Any:
     """Upload files of any supported format; with ``confirm`` (the default) they are
     imported as soon as they are read, else the job waits for a look at its preview."""
