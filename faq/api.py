@@ -13,24 +13,32 @@ from faq.exports import export_response
 from faq.models import Collection, Document, Faq, Item
 from faq.search import SearchQuery, search
 from faq.snippets import highlight
-from faq.throttles import ClientThrottle, public_body, upload_body
+from faq.throttles import ClientThrottle, host_slot, public_body, upload_body
 
 router = Router(tags=["search"])
 content = Router(tags=["content"], auth=ApiKeyAuth())
 # What every operation for keys may also answer: its input off the schema (422),
-# no key (401), another key's scope (403), what it names missing (404).
+# no key (401), another key's scope (403), what it names missing (404), the
+# database away (503).
 ERRORS = {
     400: schemas.Error,
     401: schemas.Error,
     403: schemas.Error,
     404: schemas.Error,
     422: schemas.Error,
+    503: schemas.Error,
 }
 WRITES = {**ERRORS, 409: schemas.Error}  # and a conflict with what is stored
-# What every public operation may also answer: its client over the rate (429), a
-# body over the anonymous budget or too much model work (413), the model away (503).
-PUBLIC = {400: schemas.Error, 422: schemas.Error, 429: schemas.Error}
-POSTED = {**PUBLIC, 413: schemas.Error, 503: schemas.Error}
+# What every public operation may also answer: its client over the rate (429), the
+# database or the model away (503); and with posted texts, a body over the
+# anonymous budget or too much model work (413).
+PUBLIC = {
+    400: schemas.Error,
+    422: schemas.Error,
+    429: schemas.Error,
+    503: schemas.Error,
+}
+POSTED = {**PUBLIC, 413: schemas.Error}
 searches = ClientThrottle("search")
 analyses = ClientThrottle("analysis")
 
@@ -50,7 +58,6 @@ def _check(
         **PUBLIC,
         404: schemas.Error,
         409: schemas.Error,
-        503: schemas.Error,
     },
     throttle=searches,
 )
@@ -81,7 +88,8 @@ def similarity(request: HttpRequest, data: schemas.SimilarityIn) -> dict[str, An
     """Cosine similarity of one text to each of many, or of each pair of texts.
     Public like search, within ``PUBLIC_MAX_TOKENS`` of model work; more is a job
     (``POST /api/jobs/similarity``)."""
-    return jobs.similarity_answer(data.dict(), budget=settings.PUBLIC_MAX_TOKENS)
+    with host_slot("analysis"):
+        return jobs.similarity_answer(data.dict(), budget=settings.PUBLIC_MAX_TOKENS)
 
 
 @router.post(
@@ -93,7 +101,8 @@ def similarity(request: HttpRequest, data: schemas.SimilarityIn) -> dict[str, An
 def paraphrases(request: HttpRequest, data: schemas.ParaphrasesIn) -> dict[str, Any]:
     """Pairs of the posted texts that say the same thing, most similar first (more
     than ``PUBLIC_MAX_TOKENS`` of model work: ``POST /api/jobs/paraphrases``)."""
-    return jobs.paraphrases_answer(data.dict(), budget=settings.PUBLIC_MAX_TOKENS)
+    with host_slot("analysis"):
+        return jobs.paraphrases_answer(data.dict(), budget=settings.PUBLIC_MAX_TOKENS)
 
 
 @router.post(
@@ -105,7 +114,8 @@ def paraphrases(request: HttpRequest, data: schemas.ParaphrasesIn) -> dict[str, 
 def clusters(request: HttpRequest, data: schemas.ClustersIn) -> dict[str, Any]:
     """Group posted texts into topics with keyword labels, largest first (more
     than ``PUBLIC_MAX_TOKENS`` of model work: ``POST /api/jobs/clusters``)."""
-    return jobs.clusters_answer(data.dict(), budget=settings.PUBLIC_MAX_TOKENS)
+    with host_slot("analysis"):
+        return jobs.clusters_answer(data.dict(), budget=settings.PUBLIC_MAX_TOKENS)
 
 
 @router.get(

@@ -6,9 +6,12 @@ are counted per client and group over the shared cache (``embeddings.v1.limits``
 model work per request is capped separately (``faq.budget``).
 """
 
+import contextlib
+import fcntl
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from functools import wraps
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -62,6 +65,32 @@ class ClientThrottle(BaseThrottle):
 
     def wait(self) -> float | None:
         return float(getattr(self._waits, "seconds", 0)) or None
+
+
+@contextlib.contextmanager
+def host_slot(group: str) -> Iterator[None]:
+    """One of this host's ``PUBLIC_ANALYSIS_SLOTS`` for the request, or 429 at once:
+    however many clients ask, heavy anonymous requests occupy that many web
+    workers at most, and the others keep serving searches. A slot is a file lock
+    under ``VAR_DIR``, released by the kernel if its process dies."""
+    directory = Path(settings.VAR_DIR) / "slots"
+    directory.mkdir(parents=True, exist_ok=True)
+    for number in range(settings.PUBLIC_ANALYSIS_SLOTS):
+        with open(directory / f"{group}-{number}.lock", "a") as slot:
+            try:
+                fcntl.flock(slot, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                continue
+            try:
+                yield
+                return
+            finally:
+                fcntl.flock(slot, fcntl.LOCK_UN)
+    raise TooManyRequests(
+        "The site is answering as many requests like this as it can; try again "
+        "in a second.",
+        retry_after=1,
+    )
 
 
 def declared_length(request: HttpRequest) -> int:

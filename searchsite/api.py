@@ -9,6 +9,7 @@ from django.core.exceptions import (
     SuspiciousOperation,
     TooManyFilesSent,
 )
+from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse
 from django.http.multipartparser import MultiPartParserError
 from ninja import Field, NinjaAPI, Schema, Status
@@ -19,8 +20,9 @@ from pydantic_core import to_jsonable_python as jsonable
 from embeddings.encoders import EncoderUnavailable
 from faq import fields
 from faq.api import content, router
-from faq.exceptions import ApplicationError
+from faq.exceptions import ApplicationError, TooManyRequests
 from searchsite.health import health_report
+from searchsite.middleware import MESSAGE as DATABASE_MESSAGE
 
 logger = logging.getLogger(__name__)
 
@@ -46,9 +48,12 @@ api = NinjaAPI(
 
 @api.exception_handler(ApplicationError)
 def application_error(request: HttpRequest, error: ApplicationError) -> HttpResponse:
-    return api.create_response(
+    response = api.create_response(
         request, {"detail": error.message, **error.extra}, status=error.status
     )
+    if isinstance(error, TooManyRequests):
+        response["Retry-After"] = str(error.retry_after)
+    return response
 
 
 @api.exception_handler(ValidationError)
@@ -102,6 +107,15 @@ def too_big(request: HttpRequest, error: Exception) -> HttpResponse:
 def unreadable(request: HttpRequest, error: Exception) -> HttpResponse:
     detail = "The request's body cannot be read as the content type it declares."
     return api.create_response(request, {"detail": detail}, status=400)
+
+
+@api.exception_handler(OperationalError)
+@api.exception_handler(InterfaceError)
+def database_away(request: HttpRequest, error: Exception) -> HttpResponse:
+    logger.warning("%s %s: %s", request.method, request.path, error)
+    response = api.create_response(request, {"detail": DATABASE_MESSAGE}, status=503)
+    response["Retry-After"] = "5"
+    return response
 
 
 @api.exception_handler(Throttled)

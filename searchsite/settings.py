@@ -121,6 +121,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "searchsite.metrics.MetricsMiddleware",
+    "searchsite.middleware.DatabaseUnavailable",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "csp.middleware.CSPMiddleware",
@@ -171,6 +172,9 @@ DATABASES = {
     "default": dj_database_url.parse(
         os.environ.get("DATABASE_URL", f"sqlite:///{VAR_DIR / 'db.sqlite3'}"),
         conn_max_age=envint("DB_CONN_MAX_AGE", 60),
+        # A kept connection is checked before a request uses it: after a database
+        # restart the first request reconnects instead of failing.
+        conn_health_checks=True,
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
@@ -426,6 +430,9 @@ RATELIMIT_FAIL_OPEN = True  # the cache away: serve rather than refuse everyone
 # before it is read. More needs an API key and runs as a job (POST /api/jobs/...).
 PUBLIC_MAX_TOKENS = envint("PUBLIC_MAX_TOKENS", 2048)
 PUBLIC_MAX_BODY_BYTES = envint("PUBLIC_MAX_BODY_BYTES", 64 * 1024)
+# Such requests one host answers at a time (its other web workers keep serving
+# searches); more wait for nothing: 429, try again in a second.
+PUBLIC_ANALYSIS_SLOTS = envint("PUBLIC_ANALYSIS_SLOTS", 1)
 
 # --- Content -------------------------------------------------------------------
 UPLOAD_MAX_FILE_BYTES = envint("UPLOAD_MAX_FILE_BYTES", 20 * 1024 * 1024)

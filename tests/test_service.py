@@ -172,3 +172,21 @@ def test_a_search_does_not_wait_for_the_search_log(settings, make_faq):
     locker.close()
     assert searchlog.writer.flush(timeout=60)
     assert list(SearchLog.objects.values_list("query", flat=True)) == ["reset password"]
+
+
+def test_the_database_away_is_a_503_that_says_so(monkeypatch):
+    from django.db import OperationalError
+
+    def away(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise OperationalError("connection refused")
+
+    monkeypatch.setattr("faq.views.search", away)
+    monkeypatch.setattr("faq.api.search", away)
+    page = Client().get("/", {"q": "password"})
+    assert page.status_code == 503 and page["Retry-After"] == "5"
+    assert "The database is not answering" in page.content.decode()
+    answer = Client().get("/api/search", {"q": "password"})
+    assert (answer.status_code, answer.json()) == (
+        503,
+        {"detail": "The database is not answering; try again in a moment."},
+    )

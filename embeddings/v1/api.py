@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
+from django.db import InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from ninja import Field, NinjaAPI, Schema
 from ninja.errors import AuthenticationError, HttpError, ValidationError
@@ -144,7 +145,7 @@ class ErrorOut(Schema):
 
 
 ERRORS: dict[int, type[Schema]] = {
-    code: ErrorOut for code in (400, 401, 403, 404, 413, 422, 429)
+    code: ErrorOut for code in (400, 401, 403, 404, 413, 422, 429, 503)
 }
 
 
@@ -292,6 +293,15 @@ def too_big(request: HttpRequest, error: Exception) -> HttpResponse:
 @v1.exception_handler(EncoderUnavailable)
 def unavailable(request: HttpRequest, error: Exception) -> HttpResponse:
     return _error_response(Unavailable(f"The model is unavailable: {error}"))
+
+
+@v1.exception_handler(OperationalError)
+@v1.exception_handler(InterfaceError)
+def database_away(request: HttpRequest, error: Exception) -> HttpResponse:
+    logger.warning("/v1: the database is away: %s", error)
+    return _error_response(
+        Unavailable("The database is not answering; try again in a moment.")
+    )
 
 
 @v1.exception_handler(Exception)

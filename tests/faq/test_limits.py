@@ -10,7 +10,7 @@ from embeddings import selectors
 from faq import jobs
 from faq.models import AnalysisJob
 from faq.services import api_key_create
-from faq.throttles import client_ip
+from faq.throttles import client_ip, host_slot
 from searchsite.api import api
 
 pytestmark = pytest.mark.django_db
@@ -175,3 +175,14 @@ def test_admin_sign_in_attempts_are_limited(settings, fresh_cache, admin_user):
     ]
     assert codes == [200, 200, 200, 429]  # 200: the form again, with its error
     assert browser.get("/admin/login/").status_code == 200  # reading is free
+
+
+def test_heavy_anonymous_requests_take_one_of_the_hosts_slots(settings, tmp_path):
+    settings.VAR_DIR, settings.PUBLIC_ANALYSIS_SLOTS = tmp_path, 1
+    with host_slot("analysis"):
+        # Another web worker of this host, at the same time: refused at once.
+        busy = client.post("/similarity", json={"text": TEXTS[0], "texts": TEXTS[1:]})
+        assert busy.status_code == 429
+        assert busy["Retry-After"] == "1"
+    free = client.post("/similarity", json={"text": TEXTS[0], "texts": TEXTS[1:]})
+    assert free.status_code == 200
