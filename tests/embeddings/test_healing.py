@@ -3,7 +3,6 @@ and the writer rebuilds the rest from the database. Chunks heal too: transient
 errors spend no attempt, failed chunks are tried again, a re-save starts afresh."""
 
 from datetime import timedelta
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,6 +12,7 @@ from django.utils import timezone
 from embeddings import keywords, services, vectors
 from embeddings.models import Chunk
 from faq.models import Faq
+from tests.damage import DAMAGES, flip
 
 pytestmark = pytest.mark.django_db
 QUESTIONS = [
@@ -29,38 +29,6 @@ def indexed(make_faq) -> str:
     partition = faqs[0].embedding_partition()
     services.index_rebuild(partition)
     return partition
-
-
-def flip(path: Path) -> None:
-    data = bytearray(path.read_bytes())
-    middle = len(data) // 2
-    data[middle : middle + 64] = bytes(b ^ 0xFF for b in data[middle : middle + 64])
-    path.write_bytes(bytes(data))
-
-
-def truncate(path: Path) -> None:
-    path.write_bytes(path.read_bytes()[: len(path.read_bytes()) // 3])
-
-
-def largest_keyword_file(partition: str) -> Path:
-    files = [p for p in keywords.keywords_dir(partition).iterdir() if p.is_file()]
-    return max(
-        (p for p in files if not p.name.startswith(".")), key=lambda p: p.stat().st_size
-    )
-
-
-DAMAGES = {
-    "vectors flipped": lambda d, m: flip(d / m.file),
-    "vectors truncated": lambda d, m: truncate(d / m.file),
-    "vectors deleted": lambda d, m: (d / m.file).unlink(),
-    "manifest garbage": lambda d, m: (d / "manifest.json").write_text("{not json"),
-    "manifest truncated": lambda d, m: truncate(d / "manifest.json"),
-    "manifest deleted": lambda d, m: (d / "manifest.json").unlink(),
-    "sources flipped": lambda d, m: flip(d / m.sources),
-    "sources truncated": lambda d, m: truncate(d / m.sources),
-    "keywords meta truncated": lambda d, m: truncate(d / "keywords" / "meta.json"),
-    "keywords segment flipped": lambda d, m: flip(largest_keyword_file(d.name)),
-}
 
 
 def search_titles(partition: str, query: str) -> list[str]:
@@ -82,7 +50,7 @@ def test_a_damaged_file_is_served_around_then_rebuilt_by_the_writer(
     indexed, index_dir, damage, repairs
 ):
     manifest = vectors.read_manifest(indexed)
-    DAMAGES[damage](index_dir / indexed, manifest)
+    DAMAGES[damage](index_dir / indexed)
     vectors.reader.clear()  # a process starting now
 
     # It answers, from an older version or without the damaged part, and says so.

@@ -1,0 +1,140 @@
+"""Private PostgreSQL and Redis servers for the fault tests: real servers of this
+machine's packages, on ports of their own, that a test may stop, restart empty
+or break without touching the servers the rest of the suite runs on."""
+
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+
+from tests.processes import free_port
+
+PG_BIN = (
+    Path("/usr/lib/postgresql") / sorted(os.listdir("/usr/lib/postgresql"))[-1] / "bin"
+)
+
+
+def _as_postgres(*command: str) -> list[str]:
+    """PostgreSQL refuses to run as root (CI is root): run it as its own user."""
+    return (
+        ["runuser", "-u", "postgres", "--", *command]
+        if os.geteuid() == 0
+        else list(command)
+    )
+
+
+@dataclass
+class Postgres:
+    directory: Path
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"postgres://postgres@127.0.0.1:{self.port}/postgres"
+
+    def _ctl(self, *args: str) -> None:
+        subprocess.run(
+            _as_postgres(
+                str(PG_BIN / "pg_ctl"), "-D", str(self.directory / "data"), *args
+            ),
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
+
+    def start(self) -> None:
+        options = (
+            f"-p {self.port} -k {self.directory} -c listen_addresses=127.0.0.1 "
+            "-c fsync=off -c max_connections=200"
+        )
+        self._ctl("-o", options, "-l", str(self.directory / "log"), "-w", "start")
+
+    def stop(self) -> None:
+        self._ctl("-m", "fast", "-w", "stop")
+
+    def sql(self, query: str, *params: object) -> list[tuple[object, ...]]:
+        with psycopg.connect(self.url, autocommit=True) as db:
+            return db.execute(query, params).fetchall()
+
+
+@contextmanager
+def postgres() -> Iterator[Postgres]:
+    directory = Path(tempfile.mkdtemp(prefix="searchsite-pg-"))
+    if os.geteuid() == 0:
+        shutil.chown(directory, "postgres")
+    server = Postgres(directory, free_port())
+    subprocess.run(
+        _as_postgres(
+            str(PG_BIN / "initdb"), "-D", str(directory / "data"),
+            "-A", "trust", "-U", "postgres", "-E", "UTF8", "--no-sync",
+        ),
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )  # fmt: skip
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+@dataclass
+class Redis:
+    port: int
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ],  # fmt: skip
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            probe = subprocess.run(
+                ["redis-cli", "-p", str(self.port), "ping"], capture_output=True
+            )
+            if probe.stdout.strip() == b"PONG":
+                return
+            time.sleep(0.1)
+        raise RuntimeError("redis-server did not start")
+
+    def stop(self) -> None:
+        """Killed, as a crash would: no persistence, so whatever it held is gone."""
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait()
+            self.process = None
+
+
+@contextmanager
+def redis() -> Iterator[Redis]:
+    server = Redis(free_port())
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
