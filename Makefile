@@ -59,8 +59,8 @@ test-services: install  ## the suite against PostgreSQL and Redis on this machin
 		VAR_DIR=$(CURDIR)/var/test-services \
 		$(PY) -m pytest $(PYTEST_ARGS)
 
-test-embedded: install  ## the suite on SQLite and the filesystem broker (no services)
-	env -u DATABASE_URL -u REDIS_URL VAR_DIR=$(CURDIR)/var/test-embedded \
+test-embedded: install  ## the tests that use the database again, on SQLite and the filesystem broker
+	env -u DATABASE_URL -u REDIS_URL VAR_DIR=$(CURDIR)/var/test-embedded TEST_PASS=embedded \
 		$(PY) -m pytest -m "not scifact and not services" $(PYTEST_ARGS)
 
 lint: install  ## ruff and mypy

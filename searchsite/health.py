@@ -67,8 +67,8 @@ def _report() -> dict[str, Any]:
 def _check(name: str, probe: Any, reasons: list[str]) -> str:
     try:
         probe()
-    except Exception:  # any failure is the report, not a 500
-        logger.warning("health: the %s does not answer", name, exc_info=True)
+    except Exception as error:  # any failure is the report, not a 500
+        logger.warning("health: the %s does not answer: %s", name, error)
         reasons.append(f"the {name} does not answer")
         return "unavailable"
     return "ok"

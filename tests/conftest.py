@@ -1,5 +1,6 @@
 """Fixtures: a temporary index per test; tasks run eagerly unless a worker runs."""
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -9,6 +10,26 @@ from embeddings import vectors
 from searchsite.celery import app as celery_app
 
 DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
+DATABASE_FIXTURES = {"db", "transactional_db", "django_db_reset_sequences"}
+
+
+def pytest_collection_modifyitems(
+    config: pytest.Config, items: list[pytest.Item]
+) -> None:
+    """The embedded pass (``make test-embedded``) runs again only the tests whose
+    outcome the database or the broker can change: those that use the database.
+    The model's, the parsers' and the other tests of pure code ran in the services
+    pass already, against the same code."""
+    if os.environ.get("TEST_PASS") != "embedded":
+        return
+    again = [
+        item
+        for item in items
+        if item.get_closest_marker("django_db")
+        or DATABASE_FIXTURES & set(getattr(item, "fixturenames", ()))
+    ]
+    config.hook.pytest_deselected(items=[i for i in items if i not in again])
+    items[:] = again
 
 
 @pytest.fixture(autouse=True)

@@ -12,6 +12,19 @@ FLAGS = [
 ]
 
 
+@pytest.fixture(autouse=True)
+def plain_static_names(settings):
+    """The live server serves static files from the apps' folders (Django's
+    StaticFilesHandler), which hold no hashed copies: pages link plain names here.
+    Hashed names under gunicorn and WhiteNoise: tests/test_serving.py."""
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {
+            "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+        },
+    }
+
+
 @pytest.fixture
 def page(monkeypatch):
     from playwright.sync_api import sync_playwright
