@@ -88,8 +88,7 @@ def similarity(request: HttpRequest, data: schemas.SimilarityIn) -> dict[str, An
     """Cosine similarity of one text to each of many, or of each pair of texts.
     Public like search, within ``PUBLIC_MAX_TOKENS`` of model work; more is a job
     (``POST /api/jobs/similarity``)."""
-    with host_slot("analysis"):
-        return jobs.similarity_answer(data.dict(), budget=settings.PUBLIC_MAX_TOKENS)
+    return _answer_now("similarity", data)
 
 
 @router.post(
@@ -101,8 +100,7 @@ def similarity(request: HttpRequest, data: schemas.SimilarityIn) -> dict[str, An
 def paraphrases(request: HttpRequest, data: schemas.ParaphrasesIn) -> dict[str, Any]:
     """Pairs of the posted texts that say the same thing, most similar first (more
     than ``PUBLIC_MAX_TOKENS`` of model work: ``POST /api/jobs/paraphrases``)."""
-    with host_slot("analysis"):
-        return jobs.paraphrases_answer(data.dict(), budget=settings.PUBLIC_MAX_TOKENS)
+    return _answer_now("paraphrases", data)
 
 
 @router.post(
@@ -114,8 +112,14 @@ def paraphrases(request: HttpRequest, data: schemas.ParaphrasesIn) -> dict[str, 
 def clusters(request: HttpRequest, data: schemas.ClustersIn) -> dict[str, Any]:
     """Group posted texts into topics with keyword labels, largest first (more
     than ``PUBLIC_MAX_TOKENS`` of model work: ``POST /api/jobs/clusters``)."""
+    return _answer_now("clusters", data)
+
+
+def _answer_now(kind: str, data: Schema) -> dict[str, Any]:
+    """An anonymous request's answer: within the budget, in one of the host's slots
+    for such requests."""
     with host_slot("analysis"):
-        return jobs.clusters_answer(data.dict(), budget=settings.PUBLIC_MAX_TOKENS)
+        return jobs.ANSWERS[kind](data.dict(), budget=settings.PUBLIC_MAX_TOKENS)
 
 
 @router.get(
