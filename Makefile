@@ -10,7 +10,7 @@ PG_URL ?= postgres://postgres@127.0.0.1:5432/searchsite
 REDIS_TEST_URL ?= redis://127.0.0.1:6379/14
 STATIC := staticfiles/staticfiles.json
 
-.PHONY: help install browser migrate demo run worker test test-embedded test-services lint screenshot evaluate bench-deps bench-ingest bench-search clean
+.PHONY: help install browser migrate demo run worker test test-embedded test-services lint screenshot evaluate bench-deps bench-ingest bench-search bench-abuse clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
@@ -50,9 +50,11 @@ run: demo  ## install, migrate, load the demo, start the site and a worker
 worker: install  ## run a Celery worker (with the periodic reconcile) in the foreground
 	$(VENV)/bin/celery -A searchsite worker --beat --concurrency 1 --loglevel info
 
-test: install browser  ## the whole suite: on PostgreSQL + Redis, then on the embedded default
-	$(MAKE) test-services
-	$(MAKE) test-embedded
+# The two passes side by side (each its own database, broker and VAR_DIR): the
+# services pass waits on outages and slow servers for minutes, a core the other
+# pass uses. Each pass's output is printed whole when it ends.
+test: install browser  ## the whole suite: on PostgreSQL + Redis, and on the embedded default
+	$(MAKE) --no-print-directory -j2 --output-sync=target test-services test-embedded
 
 test-services: install  ## the suite against PostgreSQL and Redis on this machine
 	DATABASE_URL=$(PG_URL) REDIS_URL=$(REDIS_TEST_URL) DB_CONN_MAX_AGE=0 \
@@ -61,7 +63,7 @@ test-services: install  ## the suite against PostgreSQL and Redis on this machin
 
 test-embedded: install  ## the tests that use the database again, on SQLite and the filesystem broker
 	env -u DATABASE_URL -u REDIS_URL VAR_DIR=$(CURDIR)/var/test-embedded TEST_PASS=embedded \
-		$(PY) -m pytest -m "not scifact and not services" $(PYTEST_ARGS)
+		$(PY) -m pytest -p no:cacheprovider -m "not scifact and not services" $(PYTEST_ARGS)
 
 lint: install  ## ruff and mypy
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check . && $(VENV)/bin/mypy searchsite faq embeddings
@@ -74,6 +76,9 @@ bench-deps: install  ## install the benchmarks' peers and profilers (txtai, py-s
 
 bench-ingest: bench-deps  ## SciFact from import_content to searchable, against txtai
 	$(PY) -m bench.ingest
+
+bench-abuse: install  ## a search prober's p99 under anonymous abuse, against the prober alone
+	$(PY) -m bench.abuse $(BENCH_ARGS)
 
 bench-search: install  ## HTTP search under gunicorn at 100K chunks, with wrk (installed if missing)
 	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk >/dev/null)

@@ -19,7 +19,7 @@ pytestmark = [
     pytest.mark.django_db(transaction=True),
 ]
 CONFIG = Path(__file__).resolve().parent / "contract" / "schemathesis.toml"
-EXAMPLES = "40"  # per operation and phase: minutes in all, not tens of them
+EXAMPLES = "25"  # per operation and phase: minutes in all, not tens of them
 
 
 def schemathesis(url: str, *headers: str) -> subprocess.CompletedProcess[str]:

