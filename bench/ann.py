@@ -11,7 +11,7 @@ renormalised. So the corpus has the topic structure of real text, with clusters 
 near-paraphrases around each sentence, which is a harder neighbourhood than random
 vectors. Queries are the real SciFact and StackFAQ queries (925), never in the index.
 
-The approximate index is built by the product's own code (``embeddings.vectors``),
+The approximate index is built by the product's own code (``embeddings.index``),
 with the product's nlist rule; recall@10 is measured against exact search
 (``IndexFlatIP``) over the same ``n`` vectors in the same run, whose single-query
 p50 is the baseline. Search is timed one query at a time, as the web path does.
@@ -98,13 +98,11 @@ def timed_search(
     index: Any, queries: np.ndarray, k: int, **params: Any
 ) -> tuple[np.ndarray, np.ndarray]:
     """Search one query at a time; return the ids and each query's seconds."""
-    from embeddings import vectors
-
     ids = np.empty((len(queries), k), dtype=np.int64)
     seconds = np.empty(len(queries))
     for i, query in enumerate(queries):
         started = time.perf_counter()
-        _, found = vectors.index_search(index, query.reshape(1, -1), k, **params)
+        _, found = index.search_arrays(query.reshape(1, -1), k, **params)
         seconds[i] = time.perf_counter() - started
         ids[i] = found[0]
     return ids, seconds
@@ -117,18 +115,18 @@ def published(index: Any) -> tuple[int, float, float]:
 
     from django.test import override_settings
 
-    from embeddings import vectors
+    from embeddings.index import store
 
     scratch = Path(tempfile.mkdtemp(dir=CACHE))
     try:
         with override_settings(INDEX_DIR=scratch):
             started = time.perf_counter()
-            with vectors.writer_lock("bench"):
-                manifest = vectors.publish("bench", index, model="bench", previous=0)
+            with store.writer_lock("bench"):
+                manifest = store.publish("bench", index, model="bench", previous=0)
             publish_s = time.perf_counter() - started
             size = (scratch / "bench" / manifest.file).stat().st_size
             started = time.perf_counter()
-            _, loaded = vectors.load_published("bench")
+            _, loaded = store.load_published("bench")
             load_s = time.perf_counter() - started
             del loaded
     finally:
@@ -159,9 +157,9 @@ def run(
     """
     import faiss
 
-    from embeddings import vectors
+    from embeddings.index.dense import IVF, FaissIndex, kind_for, limit_threads
 
-    vectors.limit_threads(os.cpu_count() or 1)  # building and exact truth: all cores
+    limit_threads(os.cpu_count() or 1)  # building and exact truth: all cores
     base = embedded("corpus", corpus_texts())
     queries = embedded("queries", query_texts())
     matrix = derive(base, n)
@@ -170,27 +168,27 @@ def run(
     exact = faiss.IndexFlatIP(matrix.shape[1])
     exact.add(matrix)
     _, truth = exact.search(queries, k)  # batched: BLAS, all cores
-    vectors.limit_threads(1)  # search as a web process does: one query, one thread
-    _, exact_seconds = timed_search(exact, queries[:200], k)
+    limit_threads(1)  # search as a web process does: one query, one thread
+    _, exact_seconds = timed_search(FaissIndex(exact), queries[:200], k)
     del exact
 
-    vectors.limit_threads(os.cpu_count() or 1)
+    limit_threads(os.cpu_count() or 1)
     before = rss_bytes()
     started = time.perf_counter()
-    index = vectors.index_trained(matrix, kind=kind or vectors.kind_for(n))
+    index = FaissIndex.trained(matrix, kind=kind or kind_for(n))
     train_s = time.perf_counter() - started
-    index.add_with_ids(matrix, ids)
+    index.index.add_with_ids(matrix, ids)
     build_s = time.perf_counter() - started
     rss_delta = rss_bytes() - before
     del matrix
     file_bytes, publish_s, load_s = published(index)
-    vectors.limit_threads(1)
+    limit_threads(1)
 
-    kind = vectors.index_kind(index)
+    kind = index.kind
     result: dict[str, Any] = {
         "n": n,
         "kind": kind,
-        "dimension": int(index.d),
+        "dimension": index.dimension,
         "queries": len(queries),
         "build_s": round(build_s, 1),
         "train_s": round(train_s, 1),
@@ -201,8 +199,8 @@ def run(
         "exact_p50_ms": round(ms(exact_seconds, 50), 2),
         "exact_p95_ms": round(ms(exact_seconds, 95), 2),
     }
-    if kind == vectors.IVF:
-        result |= {"nlist": int(index.nlist), "nprobe": vectors.nprobe_for(index)}
+    if kind == IVF:
+        result |= {"nlist": int(index.index.nlist), "nprobe": index.nprobe()}
     found, seconds = timed_search(index, queries, k)
     result |= {
         "p50_ms": round(ms(seconds, 50), 2),
@@ -211,7 +209,7 @@ def run(
     }
     result["speedup_p50"] = round(result["exact_p50_ms"] / result["p50_ms"], 1)
     sweep = []
-    for nprobe in nprobes if kind == vectors.IVF else ():
+    for nprobe in nprobes if kind == IVF else ():
         found, seconds = timed_search(index, queries, k, nprobe=nprobe)
         sweep.append(
             {

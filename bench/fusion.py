@@ -97,7 +97,7 @@ class Keyword:
         import tantivy as tv
 
         self.tv = tv
-        from embeddings.keywords import analyzer
+        from embeddings.index.keywords import analyzer
 
         self.analyzer = analyzer()  # the product's own analysis
         builder = tv.SchemaBuilder()

@@ -168,7 +168,7 @@ def ingest(path: Path, *, collection: str, log: Path) -> dict[str, float]:
 
 def searchable_wait(slug: str, log: Path) -> None:
     """Until every chunk of the collection is embedded and in its published index."""
-    from embeddings import vectors
+    from embeddings.index import store
     from embeddings.models import Chunk
     from faq.models import Collection
 
@@ -176,7 +176,7 @@ def searchable_wait(slug: str, log: Path) -> None:
     chunks = Chunk.objects.filter(partition=partition)
     deadline = time.monotonic() + TIMEOUT_S
     while time.monotonic() < deadline:
-        manifest = vectors.read_manifest(partition)
+        manifest = store.read_manifest(partition)
         total = chunks.count()
         if chunks.filter(status=Chunk.Status.FAILED).exists():
             sys.exit(f"chunks failed to embed:\n{log.read_text()[-3000:]}")

@@ -151,11 +151,11 @@ def site_build(size: int) -> tuple[str, str, float]:
 
 def floor_encoder(threads: int) -> Any:
     """The product's encoder on ``threads`` threads, as a gunicorn worker runs it."""
-    from embeddings import vectors
     from embeddings.encoders import make_encoder, threads_default_set
+    from embeddings.index.dense import limit_threads
 
     threads_default_set(threads)
-    vectors.limit_threads(threads)
+    limit_threads(threads)
     encoder = make_encoder()
     encoder.encode(["warm up"])
     return encoder
@@ -166,15 +166,13 @@ def floor_run(encoder: Any, texts: list[str], partition: str) -> list[float]:
     and one search of the vector index for the dense leg's candidates."""
     from django.conf import settings
 
-    from embeddings import vectors
+    from embeddings.index.reader import reader
 
     timings = []
     for text in texts:
         started = time.perf_counter()
         vector = encoder.encode([text])[0]
-        vectors.reader.search(
-            vector, partitions=[partition], k=settings.SEARCH_CANDIDATES
-        )
+        reader.search(vector, partitions=[partition], k=settings.SEARCH_CANDIDATES)
         timings.append((time.perf_counter() - started) * 1000)
     return timings
 
@@ -309,8 +307,8 @@ def server_env() -> dict[str, str]:
 def run(args: argparse.Namespace, var: Path) -> dict[str, Any]:
     from django.conf import settings
 
-    from embeddings import vectors
     from embeddings.encoders import encoder_threads
+    from embeddings.index.reader import reader
 
     _, partition, build_s = site_build(args.chunks)
     texts = queries()[: args.queries or None]
@@ -329,7 +327,7 @@ def run(args: argparse.Namespace, var: Path) -> dict[str, Any]:
         "database": settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1],
         "backend": settings.EMBEDDINGS_BACKEND,
         "model": encoder.name,
-        "chunks": vectors.reader.get(partition).vectors.ntotal,  # type: ignore[union-attr]
+        "chunks": reader.size(partition),
         "build_s": round(build_s, 1),
         "queries": len(texts),
         "repeats": 0,

@@ -14,8 +14,6 @@ from typing import NamedTuple
 
 import numpy as np
 
-from embeddings import vectors
-
 
 class Pair(NamedTuple):
     first: int  # row index, always below ``second``
@@ -154,22 +152,4 @@ def _pairs_sorted(
     return [
         Pair(int(key // count), int(key % count), float(score))
         for key, score in zip(keys[order], scores[order], strict=True)
-    ]
-
-
-def index_neighbours(
-    matrix: np.ndarray, *, partition: str, k: int
-) -> list[list[tuple[int, float]]]:
-    """Each row's ``k`` nearest ids in a partition's index, as (id, cosine), best
-    first: one batched search for all the rows."""
-    loaded = vectors.reader.get(partition)
-    if loaded is None or loaded.vectors.ntotal == 0 or len(matrix) == 0 or k < 1:
-        return [[] for _ in range(len(matrix))]
-    query = np.ascontiguousarray(matrix, dtype=np.float32)
-    scores, ids = vectors.index_search(
-        loaded.vectors, query, min(k, loaded.vectors.ntotal)
-    )  # with the configured nprobe: the index's own is 1
-    return [
-        [(int(i), float(s)) for i, s in zip(row_ids, row_scores, strict=True) if i >= 0]
-        for row_ids, row_scores in zip(ids, scores, strict=True)
     ]

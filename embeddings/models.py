@@ -1,6 +1,22 @@
 """Chunks of registered sources, with their vectors. The database is the truth."""
 
+from collections.abc import Sequence
+
+import numpy as np
 from django.db import models
+
+
+def vector_bytes(vector: np.ndarray) -> bytes:
+    """A vector as ``Chunk.vector`` stores it: float32, native (little-endian)."""
+    return np.asarray(vector, dtype=np.float32).tobytes()
+
+
+def vectors_decode(blobs: Sequence[bytes | memoryview], dimension: int) -> np.ndarray:
+    """Stored ``Chunk.vector`` values as one (n, dimension) float32 matrix."""
+    matrix = np.empty((len(blobs), dimension), dtype=np.float32)
+    for i, blob in enumerate(blobs):
+        matrix[i] = np.frombuffer(blob, dtype=np.float32)
+    return matrix
 
 
 class Chunk(models.Model):

@@ -1,16 +1,16 @@
 """Reads: nearest chunks to a query, index and chunk health."""
 
-import contextlib
 from datetime import UTC, datetime
 from typing import Any, NamedTuple, cast
 
 import numpy as np
 from django.db import connection
-from django.db.models import Count
+from django.db.models import Count, QuerySet
 
-from embeddings import vectors
 from embeddings.encoders import encode_query
-from embeddings.models import Chunk
+from embeddings.index import store
+from embeddings.index.reader import reader
+from embeddings.models import Chunk, vectors_decode
 
 
 class ChunkHit(NamedTuple):  # a tuple: a search makes hundreds
@@ -19,7 +19,7 @@ class ChunkHit(NamedTuple):  # a tuple: a search makes hundreds
     source_id: int
     cosine: float  # to the query, whichever leg found the chunk
     bm25: float | None = None  # None: the keyword leg did not find it
-    coverage: float = 0.0  # BM25 over the query's summed idf (see keywords.search)
+    coverage: float = 0.0  # BM25 over the query's summed idf (see index.keywords)
 
 
 LEGS = ("dense", "keyword")
@@ -36,15 +36,9 @@ def chunks_search(
     if k <= 0 or not partitions:
         return {leg: [] for leg in legs}
     vector = encode_query(query)
-    dense = (
-        vectors.reader.search(vector, partitions=partitions, k=k)
-        if "dense" in legs
-        else []
-    )
+    dense = reader.search(vector, partitions=partitions, k=k) if "dense" in legs else []
     matched = (
-        vectors.reader.match(query, partitions=partitions, k=k)
-        if "keyword" in legs
-        else []
+        reader.match(query, partitions=partitions, k=k) if "keyword" in legs else []
     )
     cosine = dict(dense)
     keyword = {chunk_id: (bm25, coverage) for chunk_id, bm25, coverage in matched}
@@ -70,7 +64,7 @@ def _sources(
     the sources kept beside each partition's vectors, else from the database."""
     found: dict[int, tuple[str, str, int]] = {}
     for partition in partitions:
-        loaded = vectors.reader.get(partition)
+        loaded = reader.get(partition)
         if loaded is not None and loaded.sources is not None:
             found |= {
                 chunk_id: (partition, *source)
@@ -95,17 +89,10 @@ def _cosines(
         if chunk_id in sources:
             by_partition.setdefault(sources[chunk_id][0], []).append(chunk_id)
     for partition, ids in by_partition.items():
-        loaded = vectors.reader.get(partition)
-        if loaded is None:
-            continue
-        try:
-            matrix = loaded.vectors.reconstruct_batch(np.asarray(ids, dtype=np.int64))
-            found.update(zip(ids, (matrix @ vector).tolist(), strict=True))
-        except RuntimeError:  # some are not in this version of the index yet
-            for chunk_id in ids:
-                with contextlib.suppress(RuntimeError):
-                    row = loaded.vectors.reconstruct(chunk_id)
-                    found[chunk_id] = float(row @ vector)
+        loaded = reader.get(partition)
+        if loaded is not None:  # those not in this version yet are left out
+            stored = loaded.vectors.vectors(ids)
+            found |= {chunk_id: float(row @ vector) for chunk_id, row in stored.items()}
     return found
 
 
@@ -129,18 +116,17 @@ def chunks_shown(chunk_ids: list[int], *, text: bool) -> dict[int, tuple[str, st
 
 
 def partition_size(partition: str) -> int:
-    loaded = vectors.reader.get(partition)
-    return loaded.vectors.ntotal if loaded else 0
+    return reader.size(partition)
 
 
-def chunk_counts() -> dict[tuple[str, str], int]:
-    """Chunks by (partition, status): one grouped query over an index (metrics)."""
-    rows = (
-        Chunk.objects.values_list("partition", "status")
-        .annotate(n=Count("pk"))
-        .order_by()
-    )
-    return {(partition, status): n for partition, status, n in rows}
+def status_counts(chunks: QuerySet[Chunk], *, by: str) -> dict[Any, dict[str, int]]:
+    """The chunks counted by status, for each value of the field ``by``: one
+    grouped query."""
+    counts: dict[Any, dict[str, int]] = {}
+    rows = chunks.values_list(by, "status").annotate(n=Count("pk")).order_by()
+    for key, status, n in rows:
+        counts.setdefault(key, {})[status] = n
+    return counts
 
 
 def oldest_waiting_since() -> datetime | None:
@@ -186,16 +172,16 @@ def unindexed_since(partition: str, published: float) -> datetime | None:
 def index_summary() -> dict[str, Any]:
     """What this process serves: partitions, vectors, the newest version and what
     is wrong with any partition (no table is read)."""
-    served = {p: vectors.reader.get(p) for p in vectors.partitions()}
+    served = {p: reader.get(p) for p in store.partitions()}
     return {
         "partitions": len(served),
-        "vectors": sum(loaded.vectors.ntotal for loaded in served.values() if loaded),
+        "vectors": sum(len(loaded.vectors) for loaded in served.values() if loaded),
         "version": max(
             (loaded.manifest.version for loaded in served.values() if loaded),
             default=0,
         ),
         "unloadable": sorted(p for p, loaded in served.items() if loaded is None),
-        "problems": dict(vectors.reader.problems),
+        "problems": dict(reader.problems),
     }
 
 
@@ -204,22 +190,19 @@ def chunks_neighbours(
 ) -> list[tuple[int, int, float]]:
     """(chunk, other chunk, cosine) for the ``k`` nearest others at least ``min_score``
     alike, found with one batched index search rather than a loop over all pairs."""
-    loaded = vectors.reader.get(partition)
     rows = list(
         Chunk.objects.filter(pk__in=chunk_ids, partition=partition, status="embedded")
         .order_by("pk")
         .values_list("pk", "vector")
     )
-    if loaded is None or not rows:
+    if not rows:
         return []
-    index = loaded.vectors
-    matrix = np.vstack(
-        [np.frombuffer(cast(bytes, blob), np.float32) for _, blob in rows]
-    )
-    scores, ids = vectors.index_search(index, matrix, min(k + 1, index.ntotal))
+    blobs = [cast(bytes, blob) for _, blob in rows]
+    matrix = vectors_decode(blobs, len(blobs[0]) // 4)
+    found = reader.neighbours(matrix, partition, k + 1)
     return [
-        (pk, int(other), float(score))
-        for (pk, _), row_ids, row_scores in zip(rows, ids, scores, strict=True)
-        for other, score in zip(row_ids, row_scores, strict=True)
-        if other >= 0 and other != pk and score >= min_score
+        (pk, other, score)
+        for (pk, _), hits in zip(rows, found, strict=True)
+        for other, score in hits
+        if other != pk and score >= min_score
     ]

@@ -13,10 +13,12 @@ from django.db import InterfaceError, OperationalError, models, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from embeddings import keywords, vectors
 from embeddings.chunking import chunk_text, content_hash
 from embeddings.encoders import Encoder, EncoderUnavailable, LocalEncoder, get_encoder
-from embeddings.models import Chunk
+from embeddings.index import store
+from embeddings.index.base import IndexCorrupt
+from embeddings.index.dense import FaissIndex
+from embeddings.models import Chunk, vector_bytes, vectors_decode
 from embeddings.provenance import partition_check, provenance_check
 from embeddings.queueing import enqueue, enqueue_on_commit
 from embeddings.signals import chunks_indexed, partition_embedded
@@ -311,7 +313,7 @@ def _embed_batch(chunks: list[Chunk], encoder: Encoder) -> None:
         raise
     now = timezone.now()  # when it was embedded: the throughput metrics count it
     for chunk, vector in zip(chunks, matrix, strict=True):
-        chunk.vector = vector.astype(np.float32).tobytes()
+        chunk.vector = vector_bytes(vector)
         chunk.model_name = encoder.name
         chunk.status = Chunk.Status.EMBEDDED
         chunk.last_error = ""
@@ -369,7 +371,7 @@ def _chunks_fail(ids: list[int], message: str) -> None:
 # --- index ----------------------------------------------------------------------------
 
 
-def index_sync(partition: str, *, verify: bool = False) -> vectors.Manifest | None:
+def index_sync(partition: str, *, verify: bool = False) -> store.Manifest | None:
     """Apply added and removed chunks of a partition to its index and publish it.
 
     With ``verify`` (reconcile's, and a reader's repair request) every published
@@ -379,102 +381,109 @@ def index_sync(partition: str, *, verify: bool = False) -> vectors.Manifest | No
     """
     model = get_encoder().name
     partition_check(partition)  # another model's index is left as it is
-    with vectors.writer_lock(partition):
-        if left := vectors.temp_files_remove(partition):
+    with store.writer_lock(partition):
+        if left := store.temp_files_remove(partition):
             logger.warning("index %s: removed %d leftover temp files", partition, left)
         try:
-            manifest, index = vectors.load_published(partition)
+            manifest, index = store.load_published(partition)
             if manifest is not None and verify:
                 _verify(partition, manifest)
-        except vectors.IndexCorrupt as error:
+        except IndexCorrupt as error:
             logger.error("index %s is damaged (%s): rebuilding it", partition, error)
             return _index_build(partition, model=model)
-        if manifest is None or manifest.model != model or not _has_keywords(partition):
+        if (
+            manifest is None
+            or index is None
+            or manifest.model != model
+            or not _has_keywords(partition)
+        ):
             return _index_build(partition, model=model)
         return _index_update(partition, manifest, index, model=model)
 
 
-def _verify(partition: str, manifest: vectors.Manifest) -> None:
+def _verify(partition: str, manifest: store.Manifest) -> None:
     """IndexCorrupt unless the sources and the keyword index are as published."""
     if manifest.sources:
-        path = vectors.partition_dir(partition) / manifest.sources
-        vectors.Sources.load(path, manifest.sources_checksum)
+        path = store.partition_dir(partition) / manifest.sources
+        store.Sources.load(path, manifest.sources_checksum)
+    keywords = store.keywords_of(partition)
     if manifest.keywords_checksum:
-        if keywords.checksum(partition) != manifest.keywords_checksum:
-            raise vectors.IndexCorrupt("the keyword index's files have changed")
-    elif keywords.count(partition) != manifest.count:
-        raise vectors.IndexCorrupt("the keyword index does not hold every chunk")
+        if keywords.checksum() != manifest.keywords_checksum:
+            raise IndexCorrupt("the keyword index's files have changed")
+    elif len(keywords) != manifest.count:
+        raise IndexCorrupt("the keyword index does not hold every chunk")
 
 
 def _has_keywords(partition: str) -> bool:
     try:
-        return keywords.open_index(partition) is not None
-    except vectors.IndexCorrupt:
+        return store.keywords_published(partition) is not None
+    except IndexCorrupt:
         return False
 
 
 def _index_update(
-    partition: str, manifest: vectors.Manifest, index: Any, *, model: str
-) -> vectors.Manifest:
+    partition: str, manifest: store.Manifest, index: FaissIndex, *, model: str
+) -> store.Manifest:
     sources = list(
         _embedded(partition, model).values_list("pk", "source_type", "source_id")
     )
     stored = {pk for pk, _, _ in sources}
-    indexed = set(vectors.index_ids(index).tolist())
-    removed, added = indexed - stored, sorted(stored - indexed)
+    indexed = set(index.ids().tolist())
+    removed, added = sorted(indexed - stored), sorted(stored - indexed)
     if not removed and not added and manifest.sources:
         return manifest
-    ids, matrix, texts, _ = _rows_of(Chunk.objects.filter(pk__in=added), index.d)
-    if vectors.index_outgrown(index, len(stored)):
+    ids, matrix, texts, _ = _rows_of(
+        Chunk.objects.filter(pk__in=added), index.dimension
+    )
+    if index.outgrown(len(stored)):
         # Crossed the size threshold, or outgrew the lists it was trained on:
         # build the right kind from the database (keywords take the difference).
         # Only the chunks read above: one embedded since goes in with the next
         # sync, into both legs.
-        every, rows = _vectors_of(_embedded(partition, model), index.d)
+        every, rows = _vectors_of(_embedded(partition, model), index.dimension)
         kept = np.isin(every, np.fromiter(stored, np.int64, len(stored)))
-        index = vectors.index_build(rows[kept], every[kept])
+        index = FaissIndex.build(rows[kept], every[kept])
     else:
-        if removed:  # flat and ivf both remove for real: no tombstones
-            index.remove_ids(np.fromiter(removed, dtype=np.int64))
-        index.add_with_ids(matrix, ids)
-    keywords.apply(
-        partition, removed=removed, added=zip(ids.tolist(), texts, strict=True)
-    )
-    if keywords.count(partition) != index.ntotal:
+        index.remove(np.asarray(removed, dtype=np.int64))
+        index.add(ids, matrix)
+    keywords = store.keywords_of(partition)
+    keywords.apply(removed=removed, added=list(zip(ids.tolist(), texts, strict=True)))
+    if len(keywords) != len(index):
         logger.error("index %s: the keyword index lost count: rebuilding", partition)
         return _index_build(partition, model=model)
-    return vectors.publish(
+    return store.publish(
         partition,
         index,
         model=model,
         previous=manifest.version,
-        sources=vectors.Sources.of(sources),
-        keywords_checksum=keywords.checksum(partition),
+        sources=store.Sources.of(sources),
+        keywords_checksum=keywords.checksum(),
     )
 
 
-def index_rebuild(partition: str) -> vectors.Manifest:
+def index_rebuild(partition: str) -> store.Manifest:
     """Build the partition's index anew from the stored vectors."""
     model = get_encoder().name
     partition_check(partition)
-    with vectors.writer_lock(partition):
-        vectors.temp_files_remove(partition)
+    with store.writer_lock(partition):
+        store.temp_files_remove(partition)
         return _index_build(partition, model=model)
 
 
-def _index_build(partition: str, *, model: str) -> vectors.Manifest:
+def _index_build(partition: str, *, model: str) -> store.Manifest:
     """Both legs from the database, whatever is on disk, as the next version."""
     dimension = get_encoder().dimension
     ids, matrix, texts, sources = _rows_of(_embedded(partition, model), dimension)
-    index = vectors.index_build(matrix, ids)  # flat or ivf, by size
-    keywords.apply(partition, added=zip(ids.tolist(), texts, strict=True), rebuild=True)
-    return vectors.publish(
+    index = FaissIndex.build(matrix, ids)  # flat or ivf, by size
+    keywords = store.keywords_of(partition)
+    keywords.apply(added=list(zip(ids.tolist(), texts, strict=True)), rebuild=True)
+    return store.publish(
         partition,
         index,
         model=model,
-        previous=vectors.newest_version(partition),
-        sources=vectors.Sources.of(sources),
-        keywords_checksum=keywords.checksum(partition),
+        previous=store.newest_version(partition),
+        sources=store.Sources.of(sources),
+        keywords_checksum=keywords.checksum(),
     )
 
 
@@ -488,10 +497,7 @@ def _vectors_of(chunks: Any, dimension: int) -> tuple[np.ndarray, np.ndarray]:
     """Ids and vectors of chunks, in id order, without their texts."""
     rows = list(chunks.order_by("pk").values_list("pk", "vector"))
     ids = np.fromiter((pk for pk, _ in rows), dtype=np.int64, count=len(rows))
-    matrix = np.empty((len(rows), dimension), dtype=np.float32)
-    for i, (_, blob) in enumerate(rows):
-        matrix[i] = np.frombuffer(blob, dtype=np.float32)
-    return ids, matrix
+    return ids, vectors_decode([blob for _, blob in rows], dimension)
 
 
 def _rows_of(
@@ -504,9 +510,7 @@ def _rows_of(
         )
     )
     ids = np.fromiter((row[0] for row in rows), dtype=np.int64, count=len(rows))
-    matrix = np.empty((len(rows), dimension), dtype=np.float32)
-    for i, row in enumerate(rows):
-        matrix[i] = np.frombuffer(row[1], dtype=np.float32)
+    matrix = vectors_decode([row[1] for row in rows], dimension)
     texts = [row[2] for row in rows]
     return ids, matrix, texts, [(row[0], row[3], row[4]) for row in rows]
 
@@ -518,14 +522,14 @@ def stored_partitions() -> list[str]:
 def partition_drop(partition: str) -> None:
     """Forget a partition: its chunks and its published index."""
     Chunk.objects.filter(partition=partition).delete()
-    vectors.remove_partition(partition)
+    store.remove_partition(partition)
 
 
-def index_rebuild_all() -> list[vectors.Manifest]:
+def index_rebuild_all() -> list[store.Manifest]:
     """Rebuild every partition's index; drop indexes whose partition has no chunks."""
     wanted = set(stored_partitions())
-    for orphan in set(vectors.partitions()) - wanted:
-        vectors.remove_partition(orphan)
+    for orphan in set(store.partitions()) - wanted:
+        store.remove_partition(orphan)
     return [index_rebuild(partition) for partition in sorted(wanted)]
 
 
@@ -585,8 +589,8 @@ def reconcile(*, older_than_s: float = 0) -> tuple[int, int]:
     for start in range(0, len(ids), batch):
         enqueue(embed_chunks, ids[start : start + batch])
     stored = set(stored_partitions())
-    for orphan in set(vectors.partitions()) - stored:
-        vectors.remove_partition(orphan)
+    for orphan in set(store.partitions()) - stored:
+        store.remove_partition(orphan)
     for partition in sorted(stored):
         enqueue(sync_index, partition, True)  # every file checked, damage rebuilt
     return len(ids), len(stored)

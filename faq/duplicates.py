@@ -5,11 +5,9 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 
-from embeddings.models import Chunk
 from embeddings.selectors import chunks_neighbours
 from faq.models import DuplicatePair, Faq
-
-FAQ = Faq._meta.label_lower
+from faq.selectors import question_chunks
 
 
 def duplicates_flag(*, partition: str, chunk_ids: list[int]) -> int:
@@ -33,7 +31,7 @@ def duplicates_flag(*, partition: str, chunk_ids: list[int]) -> int:
 
 def _question_chunks(chunk_ids: list[int]) -> dict[int, int]:
     """chunk id -> FAQ id, for the question chunks among ``chunk_ids``."""
-    rows = Chunk.objects.filter(pk__in=chunk_ids, source_type=FAQ, field="question")
+    rows = question_chunks().filter(pk__in=chunk_ids)
     return dict(rows.values_list("pk", "source_id"))
 
 

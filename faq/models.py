@@ -168,6 +168,10 @@ class Document(Item):
         ]
 
 
+# Each kind of item by its name in URLs, imports and the API.
+ITEMS: dict[str, type[Item]] = {model.kind: model for model in (Faq, Document)}
+
+
 class ApiKey(models.Model):
     """A key for programs. Only its hash is stored; the key is shown once."""
 

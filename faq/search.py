@@ -10,7 +10,7 @@ from prometheus_client import Counter
 
 from embeddings.encoders import EncoderUnavailable, get_encoder
 from embeddings.fusion import DEFAULT_WEIGHTS, METHODS, Fused
-from embeddings.keywords import query_terms
+from embeddings.index.keywords import query_terms
 from embeddings.selectors import (
     ChunkHit,
     chunks_search,
@@ -18,18 +18,17 @@ from embeddings.selectors import (
     partition_size,
 )
 from faq.exceptions import ApplicationError, Conflict, Unavailable
-from faq.models import Collection, Document, Faq, Item
+from faq.models import ITEMS, Collection, Document, Faq, Item
 from faq.selectors import collections_searched, items_published
 from faq.snippets import best_passage
 
 logger = logging.getLogger(__name__)
 SEARCHES = Counter("searchsite_searches_total", "Searches answered, by mode.", ["mode"])
 
-KINDS = ("faq", "document")
-KIND_LABELS = {m.kind: m._meta.label_lower for m in (Faq, Document)}  # source types
+KIND_LABELS = {kind: model._meta.label_lower for kind, model in ITEMS.items()}
 MODES = ("hybrid", "dense", "keyword")
 FUSIONS = tuple(METHODS)
-Source = tuple[str, int]
+SourceKey = tuple[str, int]  # (source type, as chunks name it: "faq.faq"; id)
 
 
 @dataclass(frozen=True)
@@ -117,8 +116,8 @@ def search_validate(query: SearchQuery) -> SearchQuery:
         raise ApplicationError(
             "min_score must be between -1 and 1 (cosine similarity)."
         )
-    if query.kind and query.kind not in KINDS:
-        raise ApplicationError(f"kind must be one of {', '.join(KINDS)}.")
+    if query.kind and query.kind not in ITEMS:
+        raise ApplicationError(f"kind must be one of {', '.join(ITEMS)}.")
     mode = query.mode or settings.SEARCH_MODE
     if mode not in MODES:
         raise ApplicationError(f"mode must be one of {', '.join(MODES)}.")
@@ -206,13 +205,13 @@ def _results(
 
 def _kept(
     query: SearchQuery,
-    candidates: list[tuple[Source, Fused, ChunkHit]],
+    candidates: list[tuple[SourceKey, Fused, ChunkHit]],
     collections: list[Collection],
-) -> list[tuple[tuple[Source, Fused, ChunkHit], Item]]:
+) -> list[tuple[tuple[SourceKey, Fused, ChunkHit], Item]]:
     """The first ``k`` candidates that pass the filters (published, category),
     loaded whole. The database filters while it loads: the best ``k`` first, one
     query per kind, and only if some fail, the next ones, twice as many each time."""
-    kept: list[tuple[tuple[Source, Fused, ChunkHit], Item]] = []
+    kept: list[tuple[tuple[SourceKey, Fused, ChunkHit], Item]] = []
     start, size = 0, query.k
     while len(kept) < query.k and start < len(candidates):
         batch = candidates[start : start + size]
@@ -222,16 +221,16 @@ def _kept(
     return kept[: query.k]
 
 
-def _best_per_source(hits: list[ChunkHit]) -> dict[Source, ChunkHit]:
-    best: dict[Source, ChunkHit] = {}
+def _best_per_source(hits: list[ChunkHit]) -> dict[SourceKey, ChunkHit]:
+    best: dict[SourceKey, ChunkHit] = {}
     for hit in hits:
         best.setdefault((hit.source_type, hit.source_id), hit)
     return best
 
 
-def _closest(best: dict[str, dict[Source, ChunkHit]]) -> dict[Source, ChunkHit]:
+def _closest(best: dict[str, dict[SourceKey, ChunkHit]]) -> dict[SourceKey, ChunkHit]:
     """Each source's chunk to show: the one closest in meaning of either leg's."""
-    closest: dict[Source, ChunkHit] = {}
+    closest: dict[SourceKey, ChunkHit] = {}
     for leg in best.values():
         for source, hit in leg.items():
             if source not in closest or hit.cosine > closest[source].cosine:
@@ -241,9 +240,9 @@ def _closest(best: dict[str, dict[Source, ChunkHit]]) -> dict[Source, ChunkHit]:
 
 def _rank(
     query: SearchQuery,
-    best: dict[str, dict[Source, ChunkHit]],
-    closest: dict[Source, ChunkHit],
-) -> list[tuple[Source, Fused]]:
+    best: dict[str, dict[SourceKey, ChunkHit]],
+    closest: dict[SourceKey, ChunkHit],
+) -> list[tuple[SourceKey, Fused]]:
     if query.mode == "dense":
         scored = {s: Fused(h.cosine, "cosine") for s, h in best["dense"].items()}
     elif query.mode == "keyword":
@@ -261,13 +260,13 @@ def _rank(
 
 
 def _items(
-    query: SearchQuery, sources: list[Source], collections: list[Collection]
-) -> dict[Source, Item]:
+    query: SearchQuery, sources: list[SourceKey], collections: list[Collection]
+) -> dict[SourceKey, Item]:
     """Those of ``sources`` that are published and match the category, with their
     collection (one of those searched): one query per kind. A document's body
     stays behind: results show the chunk that matched, and a body can be a book."""
     by_id = {c.pk: c for c in collections}
-    found: dict[Source, Item] = {}
+    found: dict[SourceKey, Item] = {}
     unloaded: dict[type[Item], tuple[str, ...]] = {Faq: (), Document: ("body",)}
     for model, deferred in unloaded.items():
         label = model._meta.label_lower
@@ -289,8 +288,8 @@ def _result(
     chunk: ChunkHit,
     fused: Fused,
     shown: tuple[str, str],
-    best: dict[str, dict[Source, ChunkHit]],
-    ranks: dict[str, dict[Source, int]],
+    best: dict[str, dict[SourceKey, ChunkHit]],
+    ranks: dict[str, dict[SourceKey, int]],
 ) -> SearchResult:
     source = (chunk.source_type, chunk.source_id)
     field, text = shown
@@ -320,17 +319,18 @@ def _result(
 
 def search_warm_up() -> None:
     """Load the model and every index now, so the first visitor does not wait."""
-    from embeddings import vectors
     from embeddings.encoders import encode_query
+    from embeddings.index import store
+    from embeddings.index.reader import reader
 
     try:
         vector = encode_query("warm up")
     except EncoderUnavailable as error:  # a remote provider away: start anyway
         logger.warning("search warm-up could not embed: %s", error)
         vector = None
-    for partition in vectors.partitions():
-        loaded = vectors.reader.get(partition)
+    for partition in store.partitions():
+        loaded = reader.get(partition)
         if loaded is not None and vector is not None:
             # One search of each index: a flat one's mapped pages are touched now,
             # not by the first visitor's search.
-            vectors.reader.search(vector, partitions=[partition], k=1)
+            reader.search(vector, partitions=[partition], k=1)

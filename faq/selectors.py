@@ -5,12 +5,13 @@ from collections.abc import Iterable, Sequence
 from typing import Any, TypeVar
 
 from django.db import connection
-from django.db.models import Count, Model
+from django.db.models import Model, QuerySet
 from django.db.models.sql import Query
 
 from embeddings.models import Chunk
+from embeddings.selectors import status_counts
 from faq.exceptions import NotFound, PermissionDenied
-from faq.models import ApiKey, Collection, ImportJob, Item
+from faq.models import ApiKey, Collection, Faq, ImportJob, Item
 
 M = TypeVar("M", bound=Model)
 
@@ -116,17 +117,10 @@ def items_with_status(items: Sequence[Item]) -> Sequence[Item]:
     for item in items:
         by_type.setdefault(item._meta.label_lower, []).append(item)
     for source_type, group in by_type.items():
-        counts: dict[int, dict[str, int]] = {}
-        rows = (
-            Chunk.objects.filter(
-                source_type=source_type, source_id__in=[i.pk for i in group]
-            )
-            .values_list("source_id", "status")
-            .annotate(n=Count("pk"))
-            .order_by()
+        chunks = Chunk.objects.filter(
+            source_type=source_type, source_id__in=[i.pk for i in group]
         )
-        for source_id, status, n in rows:
-            counts.setdefault(source_id, {})[status] = n
+        counts = status_counts(chunks, by="source_id")
         for item in group:
             item.embedding_status = _status(item, counts.get(item.pk, {}))  # type: ignore[attr-defined]
     return items
@@ -156,3 +150,8 @@ def api_key_check(
     }
     if key.permission not in allowed[permission]:
         raise PermissionDenied(f"This API key cannot {permission}.")
+
+
+def question_chunks() -> QuerySet[Chunk]:
+    """The chunks of FAQ questions (duplicates and topics are questions' business)."""
+    return Chunk.objects.filter(source_type=Faq._meta.label_lower, field="question")

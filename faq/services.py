@@ -12,9 +12,7 @@ from django.utils import timezone
 
 from faq.exceptions import ApplicationError, Conflict, TooLarge
 from faq.importers import ImportReport, RowError, import_rows, parse_row
-from faq.models import ApiKey, Collection, Document, Faq, Item
-
-ITEM_MODELS: dict[str, type[Item]] = {"faq": Faq, "document": Document}
+from faq.models import ITEMS, ApiKey, Collection, Item
 
 
 def collection_get_or_create(*, slug: str, name: str = "") -> Collection:
@@ -32,7 +30,7 @@ def collection_create(*, slug: str, name: str, description: str = "") -> Collect
 
 @transaction.atomic
 def item_create(*, collection: Collection, kind: str, data: dict[str, Any]) -> Item:
-    item = ITEM_MODELS[kind](collection=collection, **data)
+    item = ITEMS[kind](collection=collection, **data)
     _save_valid(item)
     return item
 

@@ -15,16 +15,16 @@ import numpy as np
 from django.conf import settings
 
 from embeddings import analysis
-from embeddings.models import Chunk
+from embeddings.index.reader import reader
+from embeddings.models import Chunk, vectors_decode
 from faq.exceptions import ApplicationError, NotFound, TooLarge
-from faq.models import Collection, Document, Faq, Item
+from faq.models import ITEMS, Collection, Item
 from faq.posted import posted_check, posted_encode
 
-MODELS: dict[str, type[Item]] = {"faq": Faq, "document": Document}
-LABELS = {model._meta.label_lower: kind for kind, model in MODELS.items()}
+LABELS = {model._meta.label_lower: kind for kind, model in ITEMS.items()}
 TITLES = {"faq": "question", "document": "title"}
 NEIGHBOURS = 20  # each item's nearest others considered for duplicate pairs
-Source = tuple[str, int]  # (kind, id)
+ItemKey = tuple[str, int]  # (kind: "faq", id)
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,7 @@ class Duplicates:
 
 
 def item_get_published(*, kind: str, pk: int) -> Item:
-    model = MODELS[kind]
+    model = ITEMS[kind]
     item = model._default_manager.filter(pk=pk, published=True).first()
     if item is None:
         raise NotFound(f"There is no published {model._meta.verbose_name} {pk}.")
@@ -62,7 +62,7 @@ def item_vectors(*, kind: str, ids: Sequence[int]) -> dict[int, tuple[str, np.nd
 
 def _vector_rows(kind: str) -> Any:
     rows = Chunk.objects.filter(
-        source_type=MODELS[kind]._meta.label_lower, status=Chunk.Status.EMBEDDED
+        source_type=ITEMS[kind]._meta.label_lower, status=Chunk.Status.EMBEDDED
     )
     if kind == "faq":
         rows = rows.filter(field="question")
@@ -74,7 +74,7 @@ def _grouped_vectors(
 ) -> dict[int, tuple[str, np.ndarray]]:
     grouped: dict[int, tuple[str, list[np.ndarray]]] = {}
     for source_id, partition, blob in rows:
-        vector = np.frombuffer(cast(bytes, blob), np.float32)
+        vector = vectors_decode([cast(bytes, blob)], len(blob) // 4)[0]
         grouped.setdefault(source_id, (partition, []))[1].append(vector)
     return {
         source_id: (partition, analysis.mean_vector(np.vstack(found)))
@@ -110,32 +110,32 @@ def related_questions(*, faq_ids: Sequence[int]) -> dict[int, list[Similar]]:
 
 def similar_many(
     *,
-    sources: Sequence[Source],
+    sources: Sequence[ItemKey],
     k: int,
     min_score: float | None = None,
     kinds: Sequence[str] = (),
-) -> dict[Source, list[Similar]]:
+) -> dict[ItemKey, list[Similar]]:
     """Each source's ``k`` nearest published items (of ``kinds``; all if empty)."""
     if k < 1:
         return {}
-    queries: dict[str, dict[Source, np.ndarray]] = {}
+    queries: dict[str, dict[ItemKey, np.ndarray]] = {}
     for kind in {kind for kind, _ in sources}:
         ids = [pk for other, pk in sources if other == kind]
         for pk, (partition, vector) in item_vectors(kind=kind, ids=ids).items():
             queries.setdefault(partition, {})[kind, pk] = vector
-    found: dict[Source, list[Similar]] = {}
+    found: dict[ItemKey, list[Similar]] = {}
     for partition, group in queries.items():
-        found |= _similar_in(partition, group, k, min_score, tuple(kinds or MODELS))
+        found |= _similar_in(partition, group, k, min_score, tuple(kinds or ITEMS))
     return found
 
 
 def _similar_in(
     partition: str,
-    queries: dict[Source, np.ndarray],
+    queries: dict[ItemKey, np.ndarray],
     k: int,
     min_score: float | None,
     kinds: tuple[str, ...],
-) -> dict[Source, list[Similar]]:
+) -> dict[ItemKey, list[Similar]]:
     """Ask the index for more chunks until more would change nothing, or
     ``SEARCH_MAX_CANDIDATES`` were asked for in all (shared by the queries)."""
     sources = list(queries)
@@ -143,7 +143,7 @@ def _similar_in(
     fetch = (k + 1) * 4
     most = max(fetch, settings.SEARCH_MAX_CANDIDATES // len(sources))
     while True:
-        hits = analysis.index_neighbours(matrix, partition=partition, k=fetch)
+        hits = reader.neighbours(matrix, partition, fetch)
         best, items = _best_per_item(sources, hits, min_score, kinds)
         if fetch >= most or all(
             _settled(best[source], row, k, fetch, min_score)
@@ -154,7 +154,7 @@ def _similar_in(
 
 
 def _settled(
-    found: dict[Source, tuple[float, str]],
+    found: dict[ItemKey, tuple[float, str]],
     hits: list[tuple[int, float]],
     k: int,
     fetch: int,
@@ -167,11 +167,11 @@ def _settled(
 
 
 def _best_per_item(
-    sources: list[Source],
+    sources: list[ItemKey],
     hits: list[list[tuple[int, float]]],
     min_score: float | None,
     kinds: tuple[str, ...],
-) -> tuple[dict[Source, dict[Source, tuple[float, str]]], dict[Source, Item]]:
+) -> tuple[dict[ItemKey, dict[ItemKey, tuple[float, str]]], dict[ItemKey, Item]]:
     """For each query, its candidates' best (cosine, field), best first, the item
     itself and items that are not published dropped; and the candidates."""
     chunk_ids = {chunk_id for row in hits for chunk_id, _ in row}
@@ -184,7 +184,7 @@ def _best_per_item(
         if LABELS.get(label) in kinds
     }
     items = _items_light({source for source, _ in owner.values()})
-    best: dict[Source, dict[Source, tuple[float, str]]] = {}
+    best: dict[ItemKey, dict[ItemKey, tuple[float, str]]] = {}
     for source, row in zip(sources, hits, strict=True):
         mine = best.setdefault(source, {})
         for chunk_id, score in row:
@@ -197,10 +197,10 @@ def _best_per_item(
 
 
 def _similar_made(
-    best: dict[Source, dict[Source, tuple[float, str]]],
-    items: dict[Source, Item],
+    best: dict[ItemKey, dict[ItemKey, tuple[float, str]]],
+    items: dict[ItemKey, Item],
     k: int,
-) -> dict[Source, list[Similar]]:
+) -> dict[ItemKey, list[Similar]]:
     chosen = {source: list(others.items())[:k] for source, others in best.items()}
     return {
         source: [
@@ -218,11 +218,11 @@ def _similar_made(
     }
 
 
-def _items_light(sources: set[Source]) -> dict[Source, Item]:
+def _items_light(sources: set[ItemKey]) -> dict[ItemKey, Item]:
     """The published ones, with only what a link needs (a document's body can be
     megabytes): one query per kind."""
-    found: dict[Source, Item] = {}
-    for kind, model in MODELS.items():
+    found: dict[ItemKey, Item] = {}
+    for kind, model in ITEMS.items():
         ids = [pk for other, pk in sources if other == kind]
         if ids:
             rows = model._default_manager.filter(pk__in=ids, published=True).only(
@@ -247,7 +247,7 @@ def collection_duplicates(
     first: FAQs by their questions, documents by their mean vectors. Mined with
     blocked matrix products over the stored vectors, never a loop over all pairs."""
     published = set(
-        MODELS[kind]
+        ITEMS[kind]
         ._default_manager.filter(collection=collection, published=True)
         .values_list("pk", flat=True)
     )

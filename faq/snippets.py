@@ -11,7 +11,7 @@ import re
 
 from django.utils.safestring import SafeString, mark_safe
 
-from embeddings.keywords import query_terms
+from embeddings.index.keywords import query_terms
 
 SNIPPET_CHARS = 320
 # Words too common to be worth marking or choosing a passage by. BM25 keeps them

@@ -24,12 +24,12 @@ from django.utils import timezone
 
 from embeddings.clustering import Topics, topics_find
 from embeddings.encoders import EncoderUnavailable, get_encoder
-from embeddings.models import Chunk
+from embeddings.models import Chunk, vectors_decode
 from faq.exceptions import ApplicationError, TooLarge, Unavailable
 from faq.models import Collection, Faq, SearchLog
 from faq.posted import posted_check, posted_encode
+from faq.selectors import question_chunks
 
-FAQ = Faq._meta.label_lower
 SOURCES = ("faqs", "queries")
 REPRESENTATIVES = 3
 
@@ -100,7 +100,9 @@ def collection_faq_topics(
 ) -> TopicReport:
     """Topics of the collection's FAQ questions, from their stored vectors; cached
     until a question chunk is added or removed."""
-    chunks = _question_chunks(collection)
+    chunks = question_chunks().filter(
+        partition=collection.partition, status=Chunk.Status.EMBEDDED
+    )
     stamp = chunks.aggregate(
         last=Max("pk"), count=Count("pk"), faqs=Count("source_id", distinct=True)
     )
@@ -110,15 +112,6 @@ def collection_faq_topics(
         report = _faq_report(collection, chunks, available=stamp["faqs"])
         cache.set(key, report, settings.CLUSTER_CACHE_SECONDS)
     return report
-
-
-def _question_chunks(collection: Collection) -> QuerySet[Chunk]:
-    return Chunk.objects.filter(
-        partition=collection.partition,
-        source_type=FAQ,
-        field="question",
-        status=Chunk.Status.EMBEDDED,
-    )
 
 
 def _faq_report(
@@ -148,9 +141,7 @@ def _faq_report(
 
 
 def _matrix(blobs: list[bytes]) -> np.ndarray:
-    if not blobs:
-        return np.zeros((0, 0), dtype=np.float32)
-    return np.vstack([np.frombuffer(blob, dtype=np.float32) for blob in blobs])
+    return vectors_decode(blobs, len(blobs[0]) // 4 if blobs else 0)
 
 
 # --- the queries people searched for ---------------------------------------------

@@ -14,12 +14,13 @@ from typing import Any
 from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
-from django.db.models import Count, F, Max
+from django.db.models import F, Max
 from django.utils import timezone
 from redis.exceptions import RedisError
 
 from embeddings.models import Chunk
 from embeddings.queueing import enqueue_on_commit
+from embeddings.selectors import status_counts
 from faq.exceptions import ApplicationError, TooLarge
 from faq.importers import (
     ImportRefused,
@@ -280,14 +281,9 @@ def upload_progress(job: ImportJob) -> dict[str, Any]:
             written = cache.get(_written_key(job.pk), 0)
     chunks = {"total": 0, "embedded": 0, "failed": 0}
     if job.status == Status.DONE:
-        counts = dict(
-            Chunk.objects.filter(
-                partition=job.collection.partition, pk__gt=job.chunks_after
-            )
-            .values_list("status")
-            .annotate(n=Count("pk"))
-            .order_by()
-        )
+        partition = job.collection.partition
+        made = Chunk.objects.filter(partition=partition, pk__gt=job.chunks_after)
+        counts = status_counts(made, by="partition").get(partition, {})
         chunks = {
             "total": sum(counts.values()),
             "embedded": counts.get(Chunk.Status.EMBEDDED, 0),

@@ -6,7 +6,7 @@ from django.shortcuts import get_object_or_404, render
 
 from faq.exceptions import ApplicationError
 from faq.forms import SearchForm
-from faq.models import Document, Faq, Item
+from faq.models import ITEMS, Document, Faq
 from faq.search import SearchQuery, SearchResponse, SearchResult, search
 from faq.searchlog import search_log_record
 from faq.similar import Similar, related_questions, similar_items
@@ -38,13 +38,12 @@ def search_page(request: HttpRequest) -> HttpResponse:
 
 
 def item_page(request: HttpRequest, kind: str, pk: int) -> HttpResponse:
-    models: dict[str, type[Item]] = {"faq": Faq, "document": Document}
-    if kind not in models:
+    if kind not in ITEMS:
         raise Http404
     if wait := client_wait(request, "search"):  # its related questions search
         return too_many(request, wait, "pages")
     item = get_object_or_404(
-        models[kind]._default_manager.select_related("collection"),
+        ITEMS[kind]._default_manager.select_related("collection"),
         pk=pk,
         published=True,
     )

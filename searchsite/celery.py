@@ -28,7 +28,7 @@ def _worker_child_init(**kwargs: object) -> None:
     from django.conf import settings
 
     from embeddings.encoders import backend_default_set, threads_default_set
-    from embeddings.vectors import limit_threads
+    from embeddings.index.dense import limit_threads
 
     limit_threads()
     # Workers embed content in bulk, where the fastest backend may not be the

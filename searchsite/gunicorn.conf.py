@@ -44,7 +44,7 @@ def child_exit(server: Any, worker: Any) -> None:
 def post_fork(server: Any, worker: Any) -> None:
     """Each worker takes its share of the cores (``EMBEDDINGS_THREADS`` wins)."""
     from embeddings.encoders import threads_default_set
-    from embeddings.vectors import limit_threads
+    from embeddings.index.dense import limit_threads
 
     share = max(1, len(os.sched_getaffinity(0)) // server.cfg.workers)
     threads_default_set(share)

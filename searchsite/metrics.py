@@ -32,11 +32,13 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import REGISTRY, Collector
 
-from embeddings import vectors
+from embeddings.index import store
+from embeddings.index.reader import reader
+from embeddings.models import Chunk
 from embeddings.selectors import (
-    chunk_counts,
     embedded_since,
     oldest_waiting_since,
+    status_counts,
     unindexed_since,
 )
 from faq.models import AnalysisJob, ImportJob
@@ -109,10 +111,11 @@ def _gauge(name: str, text: str, labels: list[str] | None = None) -> GaugeMetric
 
 def _state_now() -> Iterator[GaugeMetricFamily]:
     now = timezone.now()
-    counts = chunk_counts()
+    counts = status_counts(Chunk.objects.all(), by="partition")
     chunks = _gauge("chunks", "Chunks by partition and state.", ["partition", "state"])
-    for (partition, state), n in sorted(counts.items()):
-        chunks.add_metric([partition, state], n)
+    for partition, by_state in sorted(counts.items()):
+        for state, n in sorted(by_state.items()):
+            chunks.add_metric([partition, state], n)
     yield chunks
     waiting = oldest_waiting_since()
     oldest = _gauge("chunk_oldest_pending_seconds", "Age of the oldest pending chunk.")
@@ -142,7 +145,7 @@ def _state_now() -> Iterator[GaugeMetricFamily]:
 
 
 def _indexes(
-    counts: dict[tuple[str, str], int], now: Any
+    counts: dict[str, dict[str, int]], now: Any
 ) -> Iterator[GaugeMetricFamily]:
     labels = ["partition"]
     version = _gauge(
@@ -158,18 +161,16 @@ def _indexes(
     damaged = _gauge(
         "index_damaged", "1 when a file of the partition's index is damaged.", labels
     )
-    for partition in vectors.partitions():
-        loaded = vectors.reader.get(partition)
-        served = loaded.vectors.ntotal if loaded else 0
+    for partition in store.partitions():
+        loaded = reader.get(partition)
+        served = len(loaded.vectors) if loaded else 0
         version.add_metric([partition], loaded.manifest.version if loaded else 0)
         size.add_metric([partition], served)
-        embedded = counts.get((partition, "embedded"), 0)
+        embedded = counts.get(partition, {}).get("embedded", 0)
         lag.add_metric([partition], max(0, embedded - served))
         first = unindexed_since(partition, loaded.manifest.created) if loaded else None
         lag_s.add_metric([partition], (now - first).total_seconds() if first else 0.0)
-        damaged.add_metric(
-            [partition], 1.0 if partition in vectors.reader.problems else 0.0
-        )
+        damaged.add_metric([partition], 1.0 if partition in reader.problems else 0.0)
     yield from (version, size, lag, lag_s, damaged)
 
 

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from embeddings import vectors
+from embeddings.index import reader as reader_module
+from embeddings.index.reader import reader
 from searchsite.celery import app as celery_app
 
 DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
@@ -35,10 +36,10 @@ def pytest_collection_modifyitems(
 @pytest.fixture(autouse=True)
 def index_dir(settings, tmp_path: Path) -> Iterator[Path]:
     settings.INDEX_DIR = tmp_path / "index"
-    vectors.reader.clear()
-    vectors._repairs_asked.clear()
+    reader.clear()
+    reader_module._repairs_asked.clear()
     yield settings.INDEX_DIR
-    vectors.reader.clear()
+    reader.clear()
 
 
 @pytest.fixture(autouse=True)

@@ -9,9 +9,7 @@ from django.utils import timezone
 
 from embeddings.services import sources_sync
 from faq.importers.rows import Row, RowError, natural_key
-from faq.models import Collection, Document, Faq, Item
-
-MODELS: dict[str, type[Item]] = {"faq": Faq, "document": Document}
+from faq.models import ITEMS, Collection, Item
 
 
 @dataclass
@@ -67,7 +65,7 @@ def import_rows(
         return report
     plans = [
         _plan(model, [r for r in unique if r.kind == kind], collection, report)
-        for kind, model in MODELS.items()
+        for kind, model in ITEMS.items()
     ]
     if dry_run:
         return report

@@ -9,7 +9,10 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
-from embeddings import keywords, services, vectors
+from embeddings import services
+from embeddings.index import reader as reader_module
+from embeddings.index import store
+from embeddings.index.reader import reader
 from embeddings.models import Chunk
 from faq.models import Faq
 from tests.damage import DAMAGES, flip
@@ -41,7 +44,7 @@ def search_titles(partition: str, query: str) -> list[str]:
 def repairs(monkeypatch) -> list[str]:
     """Repairs the reader asks for (in tests a queued task would run at once)."""
     asked: list[str] = []
-    monkeypatch.setattr(vectors, "repair_request", asked.append)
+    monkeypatch.setattr(reader_module, "repair_request", asked.append)
     return asked
 
 
@@ -49,22 +52,22 @@ def repairs(monkeypatch) -> list[str]:
 def test_a_damaged_file_is_served_around_then_rebuilt_by_the_writer(
     indexed, index_dir, damage, repairs
 ):
-    manifest = vectors.read_manifest(indexed)
+    manifest = store.read_manifest(indexed)
     DAMAGES[damage](index_dir / indexed)
-    vectors.reader.clear()  # a process starting now
+    reader.clear()  # a process starting now
 
     # It answers, from an older version or without the damaged part, and says so.
     assert search_titles(indexed, "I forgot my password")[0] == QUESTIONS[0][0]
-    assert indexed in vectors.reader.problems
+    assert indexed in reader.problems
     assert repairs == [indexed]
 
     # Reconcile's check finds it and rebuilds from the database.
     rebuilt = services.index_sync(indexed, verify=True)
     assert rebuilt.version > manifest.version and rebuilt.count == 6
-    vectors.reader.clear()
+    reader.clear()
     assert search_titles(indexed, "export contacts")[0] == QUESTIONS[2][0]
-    assert vectors.reader.problems == {}
-    assert keywords.count(indexed) == 6
+    assert reader.problems == {}
+    assert len(store.keywords_of(indexed)) == 6
     assert services.index_sync(indexed, verify=True) == rebuilt  # nothing more to do
 
 
@@ -73,12 +76,12 @@ def test_a_partition_with_no_version_that_checks_out_is_reported_not_served(
 ):
     for path in (index_dir / indexed).glob("vectors-*.faiss"):
         flip(path)
-    vectors.reader.clear()
-    assert vectors.reader.get(indexed) is None
-    assert "does not match its manifest checksum" in vectors.reader.problems[indexed]
+    reader.clear()
+    assert reader.get(indexed) is None
+    assert "does not match its manifest checksum" in reader.problems[indexed]
     assert search_titles(indexed, "password") == []  # answers, with nothing
     call_command("rebuild_index")  # a damaged manifest or file does not stop it
-    vectors.reader.clear()
+    reader.clear()
     assert search_titles(indexed, "password")[0] == QUESTIONS[0][0]
 
 
@@ -86,10 +89,10 @@ def test_a_change_applied_twice_leaves_one_keyword_document_per_chunk(indexed):
     """A writer killed between the keyword commit and the vector publish applies
     the same change again on its next sync."""
     chunk = Chunk.objects.filter(partition=indexed).first()
-    with vectors.writer_lock(indexed):
+    with store.writer_lock(indexed):
         for _ in range(2):
-            keywords.apply(indexed, added=[(chunk.pk, chunk.text)])
-    assert keywords.count(indexed) == 6
+            store.keywords_of(indexed).apply(added=[(chunk.pk, chunk.text)])
+    assert len(store.keywords_of(indexed)) == 6
 
 
 def test_the_writer_removes_what_a_dead_writer_left(indexed, index_dir):

@@ -3,8 +3,11 @@
 import numpy as np
 import pytest
 
-from embeddings import analysis, selectors, services, vectors
+from embeddings import selectors, services
 from embeddings.encoders import encode_query, get_encoder
+from embeddings.index.dense import nlist_for
+from embeddings.index.reader import reader
+from embeddings.index.store import read_manifest
 from embeddings.models import Chunk
 
 pytestmark = pytest.mark.django_db
@@ -42,9 +45,9 @@ def store(matrix: np.ndarray) -> list[int]:
 
 
 def served() -> tuple[str, list[int]]:
-    loaded = vectors.reader.get(PARTITION)
+    loaded = reader.get(PARTITION)
     assert loaded is not None
-    return loaded.manifest.kind, sorted(vectors.index_ids(loaded.vectors).tolist())
+    return loaded.manifest.kind, sorted(loaded.vectors.ids().tolist())
 
 
 @pytest.fixture
@@ -60,7 +63,7 @@ def test_a_partition_turns_approximate_when_it_crosses_the_threshold(threshold):
     ids += store(unit(100, seed=2))
     services.index_sync(PARTITION)
     assert served() == ("ivf", ids)
-    assert vectors.reader.get(PARTITION).vectors.nlist == vectors.nlist_for(400)
+    assert reader.get(PARTITION).vectors.index.nlist == nlist_for(400)
 
 
 def test_the_approximate_index_finds_each_stored_vector_as_exact_search_does(
@@ -69,9 +72,7 @@ def test_the_approximate_index_finds_each_stored_vector_as_exact_search_does(
     matrix = unit(600, seed=3)
     ids = store(matrix)
     services.index_sync(PARTITION)
-    hits = [
-        vectors.reader.search(row, partitions=[PARTITION], k=1)[0][0] for row in matrix
-    ]
+    hits = [reader.search(row, partitions=[PARTITION], k=1)[0][0] for row in matrix]
     assert served()[0] == "ivf"
     assert hits == ids
 
@@ -86,7 +87,7 @@ def test_a_deleted_chunk_never_comes_back(threshold, settings):
     found = {
         chunk_id
         for row in matrix[:50]
-        for chunk_id, _ in vectors.reader.search(row, partitions=[PARTITION], k=20)
+        for chunk_id, _ in reader.search(row, partitions=[PARTITION], k=20)
     }
     assert served() == ("ivf", ids[50:])
     assert not found & set(ids[:50])
@@ -107,10 +108,10 @@ def test_a_partition_back_under_half_the_threshold_turns_exact_again(threshold):
 def test_an_index_that_outgrew_its_training_is_trained_again(threshold):
     ids = store(unit(400, seed=6))
     services.index_sync(PARTITION)
-    trained = vectors.reader.get(PARTITION).vectors.nlist
+    trained = reader.get(PARTITION).vectors.index.nlist
     ids += store(unit(400, seed=7))
     services.index_sync(PARTITION)
-    assert (trained, vectors.reader.get(PARTITION).vectors.nlist) == (10, 20)
+    assert (trained, reader.get(PARTITION).vectors.index.nlist) == (10, 20)
     assert served() == ("ivf", ids)
 
 
@@ -141,7 +142,7 @@ def test_batched_neighbours_probe_as_many_lists_as_a_search(threshold, settings)
     ids = np.array(store(matrix))
     services.index_sync(PARTITION)
     settings.INDEX_NPROBE = 1000  # every list: exact, if the setting is used
-    found = analysis.index_neighbours(matrix[:20], partition=PARTITION, k=10)
+    found = reader.neighbours(matrix[:20], PARTITION, 10)
     exact = ids[np.argsort(-(matrix[:20] @ matrix.T), axis=1)[:, :10]]
     assert served()[0] == "ivf"
     assert [[i for i, _ in row] for row in found] == exact.tolist()
@@ -163,7 +164,7 @@ def test_keyword_only_hits_get_their_cosine_from_an_approximate_index(
         for pk, blob in Chunk.objects.values_list("pk", "vector")
     }
     vector = encode_query(query)
-    assert vectors.read_manifest(partition).kind == "ivf"
+    assert read_manifest(partition).kind == "ivf"
     assert [h.chunk_id for h in hits] and all(
         h.cosine == pytest.approx(float(stored[h.chunk_id] @ vector), abs=1e-5)
         for h in hits

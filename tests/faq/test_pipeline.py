@@ -4,8 +4,10 @@ import numpy as np
 import pytest
 from django.core.management import call_command
 
-from embeddings import services, vectors
+from embeddings import services
 from embeddings.encoders import get_encoder
+from embeddings.index import store
+from embeddings.index.reader import reader
 from embeddings.models import Chunk
 from faq.models import Document, Faq
 from faq.search import SearchQuery, search
@@ -99,7 +101,7 @@ def test_unpublished_and_deleted_items_leave_the_results(make_faq, committed):
     with committed():
         refund.delete()
     assert titles("money back") == ["How do I cancel?"]
-    assert vectors.read_manifest(refund.embedding_partition()).count == 2
+    assert store.read_manifest(refund.embedding_partition()).count == 2
 
 
 def test_a_long_document_is_chunked_and_returned_once(collection, committed):
@@ -155,7 +157,7 @@ def test_search_filters_by_collection_kind_category_and_min_score(
 def test_embedding_twice_changes_nothing(make_faq):
     faq = make_faq("Is there a free trial?", "Yes, 14 days.")
     ids = list(Chunk.objects.filter(source_id=faq.pk).values_list("pk", flat=True))
-    manifest = vectors.read_manifest(faq.embedding_partition())
+    manifest = store.read_manifest(faq.embedding_partition())
     assert services.chunks_embed(ids) == {}
     assert (
         services.index_sync(faq.embedding_partition()) == manifest
@@ -198,7 +200,7 @@ def test_rebuild_index_restores_search_from_stored_vectors(make_faq, index_dir):
     for path in index_dir.rglob("*"):
         if path.is_file():
             path.unlink()
-    vectors.reader.clear()
+    reader.clear()
     assert titles("download everything I have") == []
     call_command("rebuild_index")
     assert titles("download everything I have") == before

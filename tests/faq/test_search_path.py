@@ -15,7 +15,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse, set_script_prefix
 
-from embeddings import encoders, keywords, services, vectors
+from embeddings import encoders, services
+from embeddings.index import keywords, store
+from embeddings.index.keywords import TantivyKeywords
 from faq.exceptions import NotFound
 from faq.models import Collection, Document, Faq
 from faq.search import MODES, SearchQuery, search
@@ -130,16 +132,16 @@ def test_snippets_come_from_the_chunk_each_result_was_found_by(faqs, documents):
 def test_an_index_published_without_sources_is_searched_through_the_database(faqs):
     query = SearchQuery(q="reset my password", k=5)
     expected = [(r.title, r.matched, r.snippet) for r in search(query).results]
-    (partition,) = vectors.partitions()
+    (partition,) = store.partitions()
     # As an index published before sources were kept beside its vectors.
-    path = vectors.partition_dir(partition) / vectors.MANIFEST
+    path = store.partition_dir(partition) / store.MANIFEST
     manifest = json.loads(path.read_text())
     path.write_text(json.dumps({**manifest, "sources": ""}))
     assert queries_of(query)[:2] == ["faq_collection", "embeddings_chunk"]
     assert [(r.title, r.matched, r.snippet) for r in search(query).results] == expected
     # The next sync (a change, or the periodic reconcile) adds them.
     services.index_sync(partition)
-    assert vectors.read_manifest(partition).sources
+    assert store.read_manifest(partition).sources
     assert queries_of(query) == ["faq_collection", "faq_faq", "embeddings_chunk"]
 
 
@@ -218,8 +220,8 @@ def test_a_search_builds_nothing_the_process_already_holds(faqs, monkeypatch):
 
     # Loading an index, opening the keyword index, building the analyzer, making
     # the encoder: each happens once per process, never per request.
-    monkeypatch.setattr(vectors, "load_published", refuse)
-    monkeypatch.setattr(keywords, "open_index", refuse)
+    monkeypatch.setattr(store, "load_published", refuse)
+    monkeypatch.setattr(TantivyKeywords, "open", refuse)
     monkeypatch.setattr(keywords, "analyzer", refuse)
     monkeypatch.setattr(encoders, "make_encoder", refuse)
     assert [r.title for r in search(query).results] == expected
@@ -233,9 +235,10 @@ def test_a_web_process_loads_the_model_and_indexes_when_it_starts(
     # Importing the WSGI application is what gunicorn does in each worker.
     code = (
         "import json, searchsite.wsgi\n"
-        "from embeddings import encoders, vectors\n"
+        "from embeddings import encoders\n"
+        "from embeddings.index.reader import reader\n"
         "print(json.dumps({'encoded': encoders.encode_query.cache_info().currsize,"
-        " 'partitions': sorted(vectors.reader._loaded)}))\n"
+        " 'partitions': sorted(reader._loaded)}))\n"
     )
     env = {**os.environ, "INDEX_DIR": str(index_dir), "VAR_DIR": str(tmp_path)}
     env.pop("EMBEDDINGS_PRELOAD", None)
@@ -248,7 +251,7 @@ def test_a_web_process_loads_the_model_and_indexes_when_it_starts(
         check=True,
         timeout=120,
     )
-    partitions = vectors.partitions()
+    partitions = store.partitions()
     assert len(partitions) == 1
     loaded = json.loads(completed.stdout.strip().splitlines()[-1])
     assert loaded == {"encoded": 1, "partitions": partitions}
