@@ -66,3 +66,23 @@ class Chunk(models.Model):
 
     def __str__(self) -> str:
         return f"{self.source_type}#{self.source_id}/{self.field}[{self.position}]"
+
+
+class Change(models.Model):
+    """One entry of the change feed: the chunk ``chunk_id`` of ``partition`` changed
+    (embedded, deleted, moved), or with no chunk the whole partition did (dropped,
+    re-embedded). Written in the transaction that made the change.
+
+    Every web host keeps its own copy of the indexes current by reading the feed
+    in id order (``embeddings.replica``): a sequence, not wall-clock times. An entry
+    says only *which* chunk to look at again; the host reads the chunk's state as
+    it is when it applies it, so applying an entry twice, or late, is harmless.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    partition = models.CharField(max_length=100)
+    chunk_id = models.BigIntegerField(null=True)  # None: the whole partition
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    def __str__(self) -> str:
+        return f"{self.pk}: {self.partition}/{self.chunk_id or '*'}"

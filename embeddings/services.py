@@ -18,7 +18,7 @@ from embeddings.encoders import Encoder, EncoderUnavailable, LocalEncoder, get_e
 from embeddings.index import store
 from embeddings.index.base import IndexCorrupt
 from embeddings.index.dense import FaissIndex
-from embeddings.models import Chunk, vector_bytes, vectors_decode
+from embeddings.models import Change, Chunk, vector_bytes, vectors_decode
 from embeddings.provenance import partition_check, provenance_check
 from embeddings.queueing import enqueue, enqueue_on_commit
 from embeddings.signals import chunks_indexed, partition_embedded
@@ -114,6 +114,8 @@ def sources_sync(instances: Sequence[models.Model]) -> None:
     moved: list[Chunk] = []
     stale: list[Chunk] = []
     retried: list[int] = []  # failed, and saved again: tried afresh
+    partition_was: dict[int, str] = {}  # chunks moved to another partition
+    moved_to: dict[int, str] = {}
     reindex: set[str] = set()
     for instance in instances:
         assert isinstance(instance, Embeddable) and source_type(instance) == kind
@@ -139,10 +141,18 @@ def sources_sync(instances: Sequence[models.Model]) -> None:
                     continue
                 if chunk.partition != partition:  # moved to another collection
                     reindex |= {chunk.partition, partition}
+                    partition_was[chunk.pk] = chunk.partition
+                    moved_to[chunk.pk] = partition
                 moved.append(chunk)
             chunk.field, chunk.position, chunk.partition = place
         stale.extend(chunk for chunks in by_hash.values() for chunk in chunks)
     reindex.update(chunk.partition for chunk in stale)
+    feed_add((chunk.partition, chunk.pk) for chunk in stale)
+    feed_add(  # out of the collection it was in, into the other
+        (place, pk)
+        for pk, was in partition_was.items()
+        for place in (was, moved_to[pk])
+    )
     Chunk.objects.filter(pk__in=[chunk.pk for chunk in stale]).delete()
     Chunk.objects.bulk_update(moved, ["field", "position", "partition"], batch_size=500)
     Chunk.objects.bulk_create(created, batch_size=500)
@@ -165,7 +175,9 @@ def source_remove(instance: models.Model) -> None:
     chunks = Chunk.objects.filter(
         source_type=source_type(instance), source_id=instance.pk
     )
-    touched = set(chunks.values_list("partition", flat=True).distinct())
+    rows = list(chunks.values_list("partition", "pk"))
+    touched = {partition for partition, _ in rows}
+    feed_add(rows)
     chunks.delete()
     _on_commit_sync(touched)
 
@@ -318,11 +330,13 @@ def _embed_batch(chunks: list[Chunk], encoder: Encoder) -> None:
         chunk.status = Chunk.Status.EMBEDDED
         chunk.last_error = ""
         chunk.updated_at = now
-    Chunk.objects.bulk_update(
-        chunks,
-        ["vector", "model_name", "status", "last_error", "updated_at"],
-        batch_size=500,
-    )
+    with transaction.atomic():
+        Chunk.objects.bulk_update(
+            chunks,
+            ["vector", "model_name", "status", "last_error", "updated_at"],
+            batch_size=500,
+        )
+        feed_add((chunk.partition, chunk.pk) for chunk in chunks)
 
 
 def _message(error: Exception) -> str:
@@ -366,6 +380,15 @@ def _chunks_fail(ids: list[int], message: str) -> None:
             retry_at=now + timedelta(seconds=wait),
             last_error=message,
         )
+
+
+def feed_add(changes: Iterable[tuple[str, int | None]]) -> None:
+    """Tell every web host's replica that these (partition, chunk id) changed; a
+    chunk id of None: the whole partition. Call in the change's transaction."""
+    Change.objects.bulk_create(
+        [Change(partition=p, chunk_id=chunk_id) for p, chunk_id in changes],
+        batch_size=1000,
+    )
 
 
 # --- index ----------------------------------------------------------------------------
@@ -461,6 +484,58 @@ def _index_update(
     )
 
 
+def index_apply(partition: str, chunk_ids: set[int]) -> store.Manifest:
+    """Bring those chunks of the partition's index in step with the database (the
+    change feed's entries, ``embeddings.replica``): each is added as stored now,
+    or removed if it is no longer embedded. Reads only those chunks; a partition
+    with no usable published version is built from the database."""
+    model = get_encoder().name
+    partition_check(partition)
+    with store.writer_lock(partition):
+        store.temp_files_remove(partition)
+        try:
+            manifest, index = store.load_published(partition)
+            sources = None
+            if manifest is not None and manifest.sources:
+                path = store.partition_dir(partition) / manifest.sources
+                sources = store.Sources.load(path, manifest.sources_checksum)
+        except IndexCorrupt as error:
+            logger.error("index %s is damaged (%s): rebuilding it", partition, error)
+            return _index_build(partition, model=model)
+        if (
+            manifest is None
+            or index is None
+            or sources is None
+            or manifest.model != model
+            or not _has_keywords(partition)
+        ):
+            return _index_build(partition, model=model)
+        wanted = _embedded(partition, model).filter(pk__in=chunk_ids)
+        ids, matrix, texts, rows = _rows_of(wanted, index.dimension)
+        removed = sorted(chunk_ids - set(ids.tolist()))
+        index.remove(np.asarray(removed, dtype=np.int64))
+        index.add(ids, matrix)
+        if index.outgrown(len(index)):
+            return _index_build(partition, model=model)
+        keywords = store.keywords_of(partition)
+        keywords.apply(
+            removed=removed, added=list(zip(ids.tolist(), texts, strict=True))
+        )
+        if len(keywords) != len(index):
+            logger.error(
+                "index %s: the keyword index lost count: rebuilding", partition
+            )
+            return _index_build(partition, model=model)
+        return store.publish(
+            partition,
+            index,
+            model=model,
+            previous=manifest.version,
+            sources=sources.changed(chunk_ids, rows),
+            keywords_checksum=keywords.checksum(),
+        )
+
+
 def index_rebuild(partition: str) -> store.Manifest:
     """Build the partition's index anew from the stored vectors."""
     model = get_encoder().name
@@ -521,7 +596,9 @@ def stored_partitions() -> list[str]:
 
 def partition_drop(partition: str) -> None:
     """Forget a partition: its chunks and its published index."""
-    Chunk.objects.filter(partition=partition).delete()
+    with transaction.atomic():
+        Chunk.objects.filter(partition=partition).delete()
+        feed_add([(partition, None)])
     store.remove_partition(partition)
 
 
@@ -546,7 +623,10 @@ def reembed_all(*, partition: str | None = None) -> int:
             sources = sources.filter(pk__in=of_model.values("source_id"))
         with transaction.atomic():
             sources_sync(list(sources))
-    return chunks.update(vector=None, model_name="", **AFRESH)
+    with transaction.atomic():
+        partitions = set(chunks.values_list("partition", flat=True).distinct())
+        feed_add((p, None) for p in partitions)
+        return chunks.update(vector=None, model_name="", **AFRESH)
 
 
 def pending_ids(*, partition: str | None = None) -> list[int]:

@@ -5,7 +5,7 @@ import logging
 from celery import shared_task
 from django.conf import settings
 
-from embeddings import services
+from embeddings import replica, services
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +37,10 @@ def reconcile() -> None:
     queued, checked = services.reconcile(
         older_than_s=settings.RECONCILE_PENDING_SECONDS
     )
+    pruned = replica.prune()
     logger.info(
-        "reconcile: %d chunks re-queued, %d partitions checked", queued, checked
+        "reconcile: %d chunks re-queued, %d partitions checked, %d feed entries pruned",
+        queued,
+        checked,
+        pruned,
     )

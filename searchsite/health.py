@@ -49,6 +49,10 @@ def _report() -> dict[str, Any]:
         reasons.append(
             "the embedding provider does not answer: no query can be embedded"
         )
+    if settings.INDEX_FOLLOW and database == "ok":
+        # How far this host's replica is behind the change feed: reported, not
+        # a reason (it serves what it has meanwhile).
+        index["replica"] = _replica()
     damaged = sorted(index.pop("problems"))
     index["damaged"] = damaged  # served as before while being rebuilt: still ready
     del index["unloadable"]
@@ -72,6 +76,16 @@ def _check(name: str, probe: Any, reasons: list[str]) -> str:
         reasons.append(f"the {name} does not answer")
         return "unavailable"
     return "ok"
+
+
+def _replica() -> dict[str, Any]:
+    from embeddings.replica import lag
+
+    try:
+        return lag()
+    except Exception as error:  # the report, never a 500
+        logger.warning("health: the replica's lag cannot be read: %s", error)
+        return {}
 
 
 def _database() -> None:

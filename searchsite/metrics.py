@@ -129,6 +129,8 @@ def _state_now() -> Iterator[GaugeMetricFamily]:
     rate.add_metric([], embedded_since(since) / THROUGHPUT_WINDOW)
     yield rate
     yield from _indexes(counts, now)
+    if settings.INDEX_FOLLOW:
+        yield from _replica()
     for model, name in ((ImportJob, "uploads"), (AnalysisJob, "analysis_jobs")):
         family = _gauge(
             name, f"{name.replace('_', ' ').capitalize()} by state.", ["state"]
@@ -142,6 +144,22 @@ def _state_now() -> Iterator[GaugeMetricFamily]:
     ready = _gauge("ready", "1 when readiness passes (/api/health/ready).")
     ready.add_metric([], 1.0 if health_report()["status"] == "ok" else 0.0)
     yield ready
+
+
+def _replica() -> Iterator[GaugeMetricFamily]:
+    from embeddings.replica import lag
+
+    behind = lag()
+    entries = _gauge(
+        "replica_lag_entries", "Change feed entries this host's indexes lack."
+    )
+    entries.add_metric([], behind["entries"])
+    seconds = _gauge(
+        "replica_lag_seconds",
+        "How long the oldest change feed entry not applied here has waited.",
+    )
+    seconds.add_metric([], behind["seconds"])
+    yield from (entries, seconds)
 
 
 def _indexes(

@@ -384,6 +384,17 @@ INDEX_DIR = Path(os.environ.get("INDEX_DIR", VAR_DIR / "index"))
 # nprobe: IVF lists each query scans (see bench/RESULTS.md, "Vector index at scale").
 INDEX_APPROXIMATE_ABOVE = envint("INDEX_APPROXIMATE_ABOVE", 100_000)
 INDEX_NPROBE = envint("INDEX_NPROBE", 32)
+# Web processes keep INDEX_DIR current from the change feed in the database (one
+# process per host follows it, every INDEX_FOLLOW_SECONDS): web hosts need no
+# shared disk with the workers (embeddings.replica).
+INDEX_FOLLOW = envbool("INDEX_FOLLOW", True)
+INDEX_FOLLOW_SECONDS = envfloat("INDEX_FOLLOW_SECONDS", 1.0)
+INDEX_FEED_BATCH = envint("INDEX_FEED_BATCH", 20_000)  # entries applied per publish
+# Further behind than this, a host builds from the stored vectors instead.
+INDEX_FEED_REBUILD_ABOVE = envint("INDEX_FEED_REBUILD_ABOVE", 200_000)
+# How long an id skipped by the feed (a transaction not yet committed) is waited for.
+INDEX_FEED_GAP_SECONDS = envfloat("INDEX_FEED_GAP_SECONDS", 900.0)
+INDEX_FEED_KEEP_SECONDS = envfloat("INDEX_FEED_KEEP_SECONDS", 7 * 24 * 3600.0)
 
 # --- A remote embeddings provider (EMBEDDINGS_BACKEND=openai) ------------------------
 # Any OpenAI-compatible /v1 (OpenAI, OpenRouter, AI/ML API, TEI, another instance).

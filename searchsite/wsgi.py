@@ -1,7 +1,8 @@
 """WSGI entry point (under gunicorn: see ``searchsite/gunicorn.conf.py``).
 
 A process that imports this is a web process: it loads the model and every index
-now, before it accepts a request, so that no visitor waits for them.
+now, before it accepts a request, so that no visitor waits for them; and one of
+a host's web processes keeps the host's indexes current from the change feed.
 """
 
 import gc
@@ -14,11 +15,13 @@ application = get_wsgi_application()
 
 from django.conf import settings  # noqa: E402
 
-from faq.search import search_warm_up  # noqa: E402  (needs the apps loaded)
+from embeddings.replica import follower_start  # noqa: E402  (needs the apps loaded)
+from faq.search import search_warm_up  # noqa: E402
 
 # Raises ImproperlyConfigured now if it is empty, not at the first signed cookie.
 _ = settings.SECRET_KEY
 search_warm_up()
+follower_start()  # with INDEX_FOLLOW: this host's indexes follow the change feed
 # Everything loaded so far lives as long as the process: leave it out of the
 # collector's full passes, which otherwise stall a request every few hundred.
 gc.freeze()

@@ -11,6 +11,7 @@ import threading
 from dataclasses import dataclass, replace
 
 import numpy as np
+from django.conf import settings
 
 from embeddings.index import store
 from embeddings.index.base import Hits, IndexCorrupt, KeywordHits
@@ -166,11 +167,18 @@ _repairs_asked: set[str] = set()
 
 
 def repair_request(partition: str) -> None:
-    """Ask a worker to check the partition and rebuild what is damaged, once per
-    process and partition (reconcile checks every partition anyway)."""
+    """Ask the index's writer to check the partition and rebuild what is damaged,
+    once per process and partition: this host's follower of the change feed, or
+    else a worker (reconcile checks every partition anyway)."""
     if partition in _repairs_asked:
         return
     _repairs_asked.add(partition)
+    if settings.INDEX_FOLLOW:
+        from embeddings.replica import repair_ask
+
+        with contextlib.suppress(OSError):
+            repair_ask(partition)
+        return
     from embeddings.queueing import enqueue
     from embeddings.tasks import sync_index
 

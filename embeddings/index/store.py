@@ -178,6 +178,22 @@ class Sources:
             for i in np.flatnonzero(self.ids[at] == wanted).tolist()
         }
 
+    def changed(
+        self, ids: Iterable[int], rows: Iterable[tuple[int, str, int]]
+    ) -> "Sources":
+        """These sources without ``ids``, with ``rows`` (chunk id, source type,
+        source id) added."""
+        gone = np.fromiter(ids, dtype=np.int64)
+        kept = ~np.isin(self.ids, gone)
+        labels = self.labels.tolist()
+        old = zip(
+            self.ids[kept].tolist(),
+            [labels[t] for t in self.types[kept].tolist()],
+            self.source_ids[kept].tolist(),
+            strict=True,
+        )
+        return Sources.of([*old, *rows])
+
     def save(self, f: BinaryIO) -> None:
         np.savez(f, **self.__dict__)
 
