@@ -4,8 +4,9 @@ OpenVINO (``openvino``: bf16 products where the CPU has them).
 
 The export (torch to ONNX, ONNX Runtime's BERT fusions, dynamic quantisation) runs on
 first use or ahead of it (``manage.py prepare_encoder``) and is cached under
-``VAR_DIR/models/<model>-<hash>/``; the hash covers the weights and the recipe, so
-a new model or recipe builds a new directory and a built one is never changed.
+``MODELS_DIR/<model>-<hash>/`` (``VAR_DIR/models`` by default); the hash covers the
+weights and the recipe, so a new model or recipe builds a new directory and a built
+one is never changed.
 Texts are tokenised once, sorted by length and packed into batches of about
 ``EMBEDDINGS_TOKEN_BUDGET`` padded tokens, so short texts are not padded to long
 ones and a batch of long ones does not blow the cache.
@@ -289,7 +290,7 @@ def export_dir(path: str, *, name: str) -> Path:
             with file.open("rb") as handle:
                 digest.update(hashlib.file_digest(handle, "sha256").digest())
     stem = Path(name).name or "model"
-    return Path(settings.VAR_DIR) / "models" / f"{stem}-{digest.hexdigest()[:12]}"
+    return Path(settings.MODELS_DIR) / f"{stem}-{digest.hexdigest()[:12]}"
 
 
 def export_ensure(path: str, *, name: str) -> Path:

@@ -380,6 +380,8 @@ EMBEDDINGS_CHUNK_OVERLAP = envint("EMBEDDINGS_CHUNK_OVERLAP", 32)
 EMBEDDINGS_MAX_CHUNKS = envint("EMBEDDINGS_MAX_CHUNKS", 0)  # per passage; 0: all
 EMBEDDINGS_PRELOAD = envbool("EMBEDDINGS_PRELOAD", False)
 INDEX_DIR = Path(os.environ.get("INDEX_DIR", VAR_DIR / "index"))
+# The encoder's ONNX files, built once per model and recipe (``prepare_encoder``).
+MODELS_DIR = Path(os.environ.get("MODELS_DIR", VAR_DIR / "models"))
 # Exact (flat) up to this many vectors in a partition, approximate (IVF) above it;
 # nprobe: IVF lists each query scans (see bench/RESULTS.md, "Vector index at scale").
 INDEX_APPROXIMATE_ABOVE = envint("INDEX_APPROXIMATE_ABOVE", 100_000)

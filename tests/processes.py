@@ -51,13 +51,22 @@ def gunicorn(
         "searchsite.wsgi", "--bind", f"127.0.0.1:{port}",
         "--workers", str(workers), "--timeout", str(timeout),
     ]  # fmt: skip
+    with started(command, env, log) as process:
+        wait_for(f"http://127.0.0.1:{port}", process, log)
+        yield process
+
+
+@contextmanager
+def started(
+    command: list[str], env: dict[str, str], log: Path
+) -> Iterator[subprocess.Popen[bytes]]:
+    """``command`` run from the repository's root, its output in ``log``; asked to
+    stop (then killed) when the block ends."""
     with log.open("ab") as out:
         process = subprocess.Popen(
             command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT
         )
-    url = f"http://127.0.0.1:{port}"
     try:
-        wait_for(url, process, log)
         yield process
     finally:
         process_stop(process)

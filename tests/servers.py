@@ -34,16 +34,21 @@ def _as_postgres(*command: str) -> list[str]:
 class Postgres:
     directory: Path
     port: int
+    host: str = "127.0.0.1"
+    prefix: tuple[str, ...] = ()  # how to run a command where it runs (a netns)
 
     @property
     def url(self) -> str:
-        return f"postgres://postgres@127.0.0.1:{self.port}/postgres"
+        return f"postgres://postgres@{self.host}:{self.port}/postgres"
 
     def _ctl(self, *args: str) -> None:
         subprocess.run(
-            _as_postgres(
-                str(PG_BIN / "pg_ctl"), "-D", str(self.directory / "data"), *args
-            ),
+            [
+                *self.prefix,
+                *_as_postgres(
+                    str(PG_BIN / "pg_ctl"), "-D", str(self.directory / "data"), *args
+                ),
+            ],  # fmt: skip
             check=True,
             capture_output=True,
             timeout=120,
@@ -51,7 +56,7 @@ class Postgres:
 
     def start(self) -> None:
         options = (
-            f"-p {self.port} -k {self.directory} -c listen_addresses=127.0.0.1 "
+            f"-p {self.port} -k {self.directory} -c listen_addresses={self.host} "
             "-c fsync=off -c max_connections=200"
         )
         self._ctl("-o", options, "-l", str(self.directory / "log"), "-w", "start")
@@ -65,11 +70,13 @@ class Postgres:
 
 
 @contextmanager
-def postgres() -> Iterator[Postgres]:
+def postgres(
+    host: str = "127.0.0.1", prefix: tuple[str, ...] = ()
+) -> Iterator[Postgres]:
     directory = Path(tempfile.mkdtemp(prefix="searchsite-pg-"))
     if os.geteuid() == 0:
         shutil.chown(directory, "postgres")
-    server = Postgres(directory, free_port())
+    server = Postgres(directory, free_port(), host, prefix)
     subprocess.run(
         _as_postgres(
             str(PG_BIN / "initdb"), "-D", str(directory / "data"),
@@ -79,6 +86,9 @@ def postgres() -> Iterator[Postgres]:
         capture_output=True,
         timeout=120,
     )  # fmt: skip
+    if host != "127.0.0.1":  # the other hosts of a test's own LAN (tests/netns.py)
+        with (directory / "data" / "pg_hba.conf").open("a") as rules:
+            rules.write("host all all samenet trust\n")
     server.start()
     try:
         yield server
@@ -90,24 +100,30 @@ def postgres() -> Iterator[Postgres]:
 @dataclass
 class Redis:
     port: int
+    host: str = "127.0.0.1"
+    prefix: tuple[str, ...] = ()
     process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        return f"redis://{self.host}:{self.port}/0"
 
     def start(self) -> None:
         self.process = subprocess.Popen(
             [
+                *self.prefix,
                 "redis-server",
                 "--port",
                 str(self.port),
                 "--bind",
-                "127.0.0.1",
+                self.host,
                 "--save",
                 "",
                 "--appendonly",
                 "no",
+                # On a test's own LAN (tests/netns.py) other hosts connect too.
+                "--protected-mode",
+                "yes" if self.host == "127.0.0.1" else "no",
             ],  # fmt: skip
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -115,7 +131,8 @@ class Redis:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             probe = subprocess.run(
-                ["redis-cli", "-p", str(self.port), "ping"], capture_output=True
+                ["redis-cli", "-h", self.host, "-p", str(self.port), "ping"],
+                capture_output=True,
             )
             if probe.stdout.strip() == b"PONG":
                 return
@@ -131,8 +148,8 @@ class Redis:
 
 
 @contextmanager
-def redis() -> Iterator[Redis]:
-    server = Redis(free_port())
+def redis(host: str = "127.0.0.1", prefix: tuple[str, ...] = ()) -> Iterator[Redis]:
+    server = Redis(free_port(), host, prefix)
     server.start()
     try:
         yield server
