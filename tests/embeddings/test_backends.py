@@ -1,9 +1,13 @@
 """The contract of ``embeddings.index.base``, one suite for every backend: each
-dense backend (FAISS flat and ivf) and each keyword backend (tantivy) must pass
-all of it, as django-modelsearch runs one suite against each search backend."""
+dense backend (FAISS flat and ivf, pgvector) and each keyword backend (tantivy)
+must pass all of it, as django-modelsearch runs one suite against each search
+backend. pgvector runs in a PostgreSQL of the tests' own with the extension
+(``tests.servers.pgvector_bin``)."""
 
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -11,6 +15,8 @@ import pytest
 from embeddings.index.base import DenseIndex, KeywordIndex
 from embeddings.index.dense import FaissIndex
 from embeddings.index.keywords import TantivyKeywords
+from embeddings.index.pgvector import PgVectorIndex, ensure
+from tests.servers import pgvector_bin, postgres
 
 DIMENSION = 32
 
@@ -41,9 +47,24 @@ DENSE: dict[str, Callable[[], DenseIndex]] = {
 }
 
 
-@pytest.fixture(params=sorted(DENSE))
+@pytest.fixture(scope="module")
+def pgvector_connection() -> Iterator[Any]:
+    import psycopg
+
+    with (
+        postgres(bin=pgvector_bin()) as server,
+        psycopg.connect(server.url, autocommit=True) as connection,
+    ):
+        ensure(connection, DIMENSION)
+        yield connection
+
+
+@pytest.fixture(params=[*sorted(DENSE), "pgvector"])
 def dense(request, settings) -> DenseIndex:
     settings.INDEX_NPROBE = 1_000  # the contract is exact search; recall is bench's
+    if request.param == "pgvector":  # a partition of its own in the one table
+        connection = request.getfixturevalue("pgvector_connection")
+        return PgVectorIndex(connection, f"t-{uuid.uuid4().hex[:12]}", DIMENSION)
     return DENSE[request.param]()
 
 
