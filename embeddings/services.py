@@ -17,7 +17,6 @@ from embeddings.chunking import chunk_text, content_hash
 from embeddings.encoders import Encoder, EncoderUnavailable, LocalEncoder, get_encoder
 from embeddings.index import store
 from embeddings.index.base import IndexCorrupt
-from embeddings.index.dense import FaissIndex
 from embeddings.models import Change, Chunk, vector_bytes, vectors_decode
 from embeddings.provenance import partition_check, provenance_check
 from embeddings.queueing import enqueue, enqueue_on_commit
@@ -337,6 +336,17 @@ def _embed_batch(chunks: list[Chunk], encoder: Encoder) -> None:
             batch_size=500,
         )
         feed_add((chunk.partition, chunk.pk) for chunk in chunks)
+        if settings.VECTOR_BACKEND == "pgvector":  # the vectors every host searches
+            _pg_store(chunks, matrix)
+
+
+def _pg_store(chunks: list[Chunk], matrix: np.ndarray) -> None:
+    by_partition: dict[str, list[int]] = {}
+    for row, chunk in enumerate(chunks):
+        by_partition.setdefault(chunk.partition, []).append(row)
+    for partition, rows in by_partition.items():
+        index = store.pg_index(partition, matrix.shape[1])
+        index.add(np.asarray([chunks[r].pk for r in rows], np.int64), matrix[rows])
 
 
 def _message(error: Exception) -> str:
@@ -445,7 +455,7 @@ def _has_keywords(partition: str) -> bool:
 
 
 def _index_update(
-    partition: str, manifest: store.Manifest, index: FaissIndex, *, model: str
+    partition: str, manifest: store.Manifest, index: store.Dense, *, model: str
 ) -> store.Manifest:
     sources = list(
         _embedded(partition, model).values_list("pk", "source_type", "source_id")
@@ -465,7 +475,7 @@ def _index_update(
         # sync, into both legs.
         every, rows = _vectors_of(_embedded(partition, model), index.dimension)
         kept = np.isin(every, np.fromiter(stored, np.int64, len(stored)))
-        index = FaissIndex.build(rows[kept], every[kept])
+        index = store.dense_build(partition, rows[kept], every[kept])
     else:
         index.remove(np.asarray(removed, dtype=np.int64))
         index.add(ids, matrix)
@@ -549,7 +559,7 @@ def _index_build(partition: str, *, model: str) -> store.Manifest:
     """Both legs from the database, whatever is on disk, as the next version."""
     dimension = get_encoder().dimension
     ids, matrix, texts, sources = _rows_of(_embedded(partition, model), dimension)
-    index = FaissIndex.build(matrix, ids)  # flat or ivf, by size
+    index = store.dense_build(partition, matrix, ids)  # flat or ivf, by size
     keywords = store.keywords_of(partition)
     keywords.apply(added=list(zip(ids.tolist(), texts, strict=True)), rebuild=True)
     return store.publish(

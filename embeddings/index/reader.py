@@ -15,9 +15,8 @@ from django.conf import settings
 
 from embeddings.index import store
 from embeddings.index.base import Hits, IndexCorrupt, KeywordHits
-from embeddings.index.dense import FaissIndex
 from embeddings.index.keywords import TantivyKeywords
-from embeddings.index.store import Manifest, Sources, partition_dir
+from embeddings.index.store import Dense, Manifest, Sources, partition_dir
 
 logger = logging.getLogger(__name__)
 
@@ -28,7 +27,7 @@ class Loaded:
     its keyword index."""
 
     manifest: Manifest
-    vectors: FaissIndex
+    vectors: Dense
     keywords: TantivyKeywords | None
     sources: Sources | None = None  # None: look every hit's source up in the database
 
@@ -100,7 +99,7 @@ class IndexReader:
 
     def _load_kept(
         self, partition: str, kept: list[Manifest]
-    ) -> tuple[Manifest | None, FaissIndex | None]:
+    ) -> tuple[Manifest | None, Dense | None]:
         for manifest in kept:
             try:
                 return manifest, store.load_version(partition, manifest, mapped=True)

@@ -53,6 +53,10 @@ from django.conf import settings
 from embeddings.index.base import IndexCorrupt
 from embeddings.index.dense import FLAT, FaissIndex
 from embeddings.index.keywords import TantivyKeywords
+from embeddings.index.pgvector import KIND as PGVECTOR
+from embeddings.index.pgvector import PgVectorIndex, ensure, partition_clear
+
+Dense = FaissIndex | PgVectorIndex
 
 T = TypeVar("T")
 MANIFEST = "manifest.json"
@@ -213,7 +217,7 @@ class Sources:
 
 def load_published(
     partition: str, *, mapped: bool = False
-) -> tuple[Manifest | None, FaissIndex | None]:
+) -> tuple[Manifest | None, Dense | None]:
     """The published manifest and its index (or Nones): a private copy, which the
     writer changes, or with ``mapped`` one only to search, whose flat vectors are
     the file's pages mapped rather than copied."""
@@ -230,14 +234,40 @@ def load_published(
     raise IndexCorrupt(f"{partition}: the published file {missing} is missing")
 
 
-def load_version(
-    partition: str, manifest: Manifest, *, mapped: bool = False
-) -> FaissIndex:
-    """The vectors of one version, checked against its manifest."""
+def load_version(partition: str, manifest: Manifest, *, mapped: bool = False) -> Dense:
+    """The vectors of one version, checked against its manifest; with pgvector,
+    the partition's rows of the shared table."""
+    if manifest.kind == PGVECTOR:
+        return pg_index(partition, manifest.dimension)
     path = partition_dir(partition) / manifest.file
     return FaissIndex.read(
         path, manifest.checksum, mapped=mapped and manifest.kind == FLAT
     )
+
+
+def dense_build(partition: str, matrix: np.ndarray, ids: np.ndarray) -> Dense:
+    """The partition's dense leg holding exactly these rows: a new FAISS index (flat
+    or ivf, by size), or with ``VECTOR_BACKEND=pgvector`` its rows of the table."""
+    if settings.VECTOR_BACKEND != PGVECTOR:
+        return FaissIndex.build(matrix, ids)
+    index = pg_index(partition, matrix.shape[1])
+    index.clear()
+    index.add(ids, matrix)
+    return index
+
+
+_ensured: set[int] = set()
+
+
+def pg_index(partition: str, dimension: int) -> PgVectorIndex:
+    """The partition's vectors in PostgreSQL (``VECTOR_BACKEND=pgvector``), through
+    this thread's database connection."""
+    from django.db import connection
+
+    if dimension not in _ensured:
+        ensure(connection, dimension)
+        _ensured.add(dimension)
+    return PgVectorIndex(connection, partition, dimension)
 
 
 def keywords_of(partition: str) -> TantivyKeywords:
@@ -266,7 +296,7 @@ def writer_lock(partition: str) -> Iterator[None]:
 
 def publish(
     partition: str,
-    index: FaissIndex,
+    index: Dense,
     *,
     model: str,
     previous: int,
@@ -277,9 +307,12 @@ def publish(
     checksum of the keyword index it was published with. Call with the writer
     lock held."""
     directory = partition_dir(partition)
+    directory.mkdir(parents=True, exist_ok=True)
     version = previous + 1
-    name = f"vectors-{version:08d}.faiss"
-    checksum = _write_atomic(directory / name, index.write)
+    name, checksum = "", ""  # pgvector: the vectors are the database's
+    if isinstance(index, FaissIndex):
+        name = f"vectors-{version:08d}.faiss"
+        checksum = _write_atomic(directory / name, index.write)
     sources_name, sources_checksum = "", ""
     if sources is not None:
         sources_name = f"sources-{version:08d}.npz"
@@ -334,6 +367,10 @@ def remove_partition(partition: str) -> None:
         for old in _version_files(directory):
             old.unlink()
         shutil.rmtree(directory / "keywords", ignore_errors=True)
+        if settings.VECTOR_BACKEND == PGVECTOR:
+            from django.db import connection
+
+            partition_clear(connection, partition)
 
 
 def _write_atomic(path: Path, fill: Callable[[BinaryIO], T]) -> T:
