@@ -10,7 +10,7 @@ PG_URL ?= postgres://postgres@127.0.0.1:5432/searchsite
 REDIS_TEST_URL ?= redis://127.0.0.1:6379/14
 STATIC := staticfiles/staticfiles.json
 
-.PHONY: help install browser migrate demo run worker test test-embedded test-services lint screenshot evaluate bench-deps bench-ingest bench-search bench-abuse clean
+.PHONY: help install browser migrate demo run worker test test-embedded test-services test-faults lint screenshot evaluate bench-deps bench-ingest bench-search bench-abuse bench-replica bench-pgvector clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
@@ -50,19 +50,27 @@ run: demo  ## install, migrate, load the demo, start the site and a worker
 worker: install  ## run a Celery worker (with the periodic reconcile) in the foreground
 	$(VENV)/bin/celery -A searchsite worker --beat --concurrency 1 --loglevel info
 
-# The two passes side by side (each its own database, broker and VAR_DIR): the
-# services pass waits on outages and slow servers for minutes, a core the other
-# pass uses. Each pass's output is printed whole when it ends.
-test: install browser  ## the whole suite: on PostgreSQL + Redis, and on the embedded default
-	$(MAKE) --no-print-directory -j2 --output-sync=target test-services test-embedded
+# The passes side by side, each with its own database, broker and VAR_DIR (the
+# encoder's files built once, under a lock, in one MODELS_DIR): the fault and host
+# suites wait on outages and restarts for minutes, cores the other passes use.
+# Each pass's output is printed whole when it ends.
+TEST_ENV := MODELS_DIR=$(CURDIR)/var/models
+SERVICES_ENV := $(TEST_ENV) DATABASE_URL=$(PG_URL) REDIS_URL=$(REDIS_TEST_URL) DB_CONN_MAX_AGE=0
+SLOW_SUITES := tests/test_faults.py tests/test_hosts.py
 
-test-services: install  ## the suite against PostgreSQL and Redis on this machine
-	DATABASE_URL=$(PG_URL) REDIS_URL=$(REDIS_TEST_URL) DB_CONN_MAX_AGE=0 \
-		VAR_DIR=$(CURDIR)/var/test-services \
-		$(PY) -m pytest $(PYTEST_ARGS)
+test: install browser  ## the whole suite: on PostgreSQL + Redis, and on the embedded default
+	$(MAKE) --no-print-directory -j3 --output-sync=target test-services test-faults test-embedded
+
+test-services: install  ## the suite against PostgreSQL and Redis on this machine (but the fault and host suites)
+	$(SERVICES_ENV) VAR_DIR=$(CURDIR)/var/test-services \
+		$(PY) -m pytest $(addprefix --ignore=,$(SLOW_SUITES)) $(PYTEST_ARGS)
+
+test-faults: install  ## the fault and many-host suites: PostgreSQL, Redis, gunicorn and Celery of their own
+	$(SERVICES_ENV) VAR_DIR=$(CURDIR)/var/test-faults \
+		$(PY) -m pytest -p no:cacheprovider $(SLOW_SUITES) $(PYTEST_ARGS)
 
 test-embedded: install  ## the tests that use the database again, on SQLite and the filesystem broker
-	env -u DATABASE_URL -u REDIS_URL VAR_DIR=$(CURDIR)/var/test-embedded TEST_PASS=embedded \
+	env -u DATABASE_URL -u REDIS_URL $(TEST_ENV) VAR_DIR=$(CURDIR)/var/test-embedded TEST_PASS=embedded \
 		$(PY) -m pytest -p no:cacheprovider -m "not scifact and not services" $(PYTEST_ARGS)
 
 lint: install  ## ruff and mypy
@@ -79,6 +87,12 @@ bench-ingest: bench-deps  ## SciFact from import_content to searchable, against 
 
 bench-abuse: install  ## a search prober's p99 under anonymous abuse, against the prober alone
 	$(PY) -m bench.abuse $(BENCH_ARGS)
+
+bench-replica: install  ## a web host's replica lag at 1 and 10 writes a second (root: network namespaces)
+	$(PY) -m bench.replica $(BENCH_ARGS)
+
+bench-pgvector: install  ## SciFact and StackFAQ with the dense leg in pgvector, beside FAISS
+	$(PY) -m bench.pgvector $(BENCH_ARGS)
 
 bench-search: install  ## HTTP search under gunicorn at 100K chunks, with wrk (installed if missing)
 	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk >/dev/null)

@@ -43,12 +43,14 @@ from django.utils import timezone
 
 from embeddings.index import store
 from embeddings.models import Change, Chunk
+from embeddings.provenance import ModelMismatch
 
 logger = logging.getLogger(__name__)
 
 STATE = "feed.json"
 LOCK = ".follower.lock"
 REPAIR = ".repair-"  # INDEX_DIR/.repair-<partition>: a reader found damage
+MAX_GAPS = 10_000
 
 
 @dataclass
@@ -121,10 +123,14 @@ def _apply(partition: str, chunk_ids: set[int] | None) -> None:
 
     if not Chunk.objects.filter(partition=partition).exists():
         store.remove_partition(partition)
-    elif chunk_ids is None:
-        services.index_sync(partition)
-    else:
-        services.index_apply(partition, chunk_ids)
+        return
+    try:
+        if chunk_ids is None:
+            services.index_sync(partition)
+        else:
+            services.index_apply(partition, chunk_ids)
+    except ModelMismatch as error:  # searches refuse it too; the rest goes on
+        logger.error("replica: %s", error)
 
 
 def _advance(state: FeedState, seen: list[int], now: float) -> None:
@@ -136,7 +142,10 @@ def _advance(state: FeedState, seen: list[int], now: float) -> None:
         state.gaps |= dict.fromkeys(missing, now)
         state.position = max(seen)
     wait = settings.INDEX_FEED_GAP_SECONDS
-    state.gaps = {pk: t for pk, t in state.gaps.items() if now - t < wait}
+    gaps = sorted(pk for pk, t in state.gaps.items() if now - t < wait)
+    # Looked for at every poll: the newest only, if a rolled-back bulk write left
+    # many (the periodic full check finds what one of the others held).
+    state.gaps = {pk: state.gaps[pk] for pk in gaps[-MAX_GAPS:]}
 
 
 def _head() -> int:
@@ -163,7 +172,10 @@ def sync_all(reason: str) -> None:
     for orphan in set(store.partitions()) - wanted:
         store.remove_partition(orphan)
     for partition in sorted(wanted):
-        services.index_sync(partition, verify=True)
+        try:
+            services.index_sync(partition, verify=True)
+        except ModelMismatch as error:
+            logger.error("replica: %s", error)
     logger.info(
         "replica: %d partitions in step with the database (%s) in %.1f s",
         len(wanted),

@@ -185,7 +185,7 @@ def test_threads_follow_the_setting(settings):
 def test_the_export_is_built_once_by_one_process_and_reused(
     settings, tmp_path, monkeypatch
 ):
-    settings.VAR_DIR = tmp_path
+    settings.MODELS_DIR = tmp_path
     builds = []
 
     def build(path: str, directory: Path) -> None:
@@ -207,7 +207,7 @@ def test_the_export_is_built_once_by_one_process_and_reused(
         thread.join()
     target = onnx.export_dir(path, name="m")
     assert builds == [path] and results == [target] * 4
-    assert target.parent == tmp_path / "models" and target.name.startswith("m-")
+    assert target.parent == tmp_path and target.name.startswith("m-")
     assert [p.name for p in target.parent.iterdir() if not p.name.startswith(".")] == [
         target.name
     ]
@@ -215,7 +215,7 @@ def test_the_export_is_built_once_by_one_process_and_reused(
 
 
 def test_a_failed_export_leaves_nothing_behind(settings, tmp_path, monkeypatch):
-    settings.VAR_DIR = tmp_path
+    settings.MODELS_DIR = tmp_path
 
     def build(path: str, directory: Path) -> None:
         (directory / onnx.FP32_FILE).write_text("half")
@@ -225,7 +225,7 @@ def test_a_failed_export_leaves_nothing_behind(settings, tmp_path, monkeypatch):
     path = str(encoder_of("torch").path)
     with pytest.raises(RuntimeError, match="exporter crashed"):
         onnx.export_ensure(path, name="m")
-    assert [p.name for p in (tmp_path / "models").iterdir()] == [
+    assert [p.name for p in tmp_path.iterdir()] == [
         f".{onnx.export_dir(path, name='m').name}.lock"
     ]
 

@@ -210,3 +210,18 @@ def test_old_entries_are_pruned(collection, settings):
     add(collection, "Where is my invoice?")
     assert replica.prune() == 2
     assert Change.objects.count() == 2
+
+
+def test_a_partition_of_another_model_holds_up_no_other(host, collection, caplog):
+    replica.follow_once()
+    stranger = Chunk.objects.create(
+        source_type="other.item", source_id=1, partition="other-model-partition",
+        field="body", position=0, text="from elsewhere", content_hash="0" * 64,
+        status=Chunk.Status.EMBEDDED, vector=bytes(4 * 384), model_name="another-model",
+    )  # fmt: skip
+    Change.objects.create(partition=stranger.partition, chunk_id=stranger.pk)
+    refund = add(collection, "How do I get a refund?")
+    replica.follow_once()
+    assert "another-model" in caplog.text
+    assert found(collection, "money back please")[0] == refund.pk
+    assert replica.lag()["entries"] == 0
