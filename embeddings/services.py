@@ -415,30 +415,42 @@ def index_sync(partition: str, *, verify: bool = False) -> store.Manifest | None
     model = get_encoder().name
     partition_check(partition)  # another model's index is left as it is
     with store.writer_lock(partition):
-        if left := store.temp_files_remove(partition):
-            logger.warning("index %s: removed %d leftover temp files", partition, left)
-        try:
-            manifest, index = store.load_published(partition)
-            if manifest is not None and verify:
-                _verify(partition, manifest)
-        except IndexCorrupt as error:
-            logger.error("index %s is damaged (%s): rebuilding it", partition, error)
+        published = _published(partition, model, verify=verify)
+        if published is None:
             return _index_build(partition, model=model)
-        if (
-            manifest is None
-            or index is None
-            or manifest.model != model
-            or not _has_keywords(partition)
-        ):
-            return _index_build(partition, model=model)
+        manifest, index, _ = published
         return _index_update(partition, manifest, index, model=model)
 
 
+def _published(
+    partition: str, model: str, *, verify: bool = False
+) -> tuple[store.Manifest, store.Dense, store.Sources | None] | None:
+    """The published version to change, with its sources (None: none kept); None
+    when it must be built anew: none, damaged (logged), of another model, or
+    without its keyword index. Call with the writer lock held."""
+    if left := store.temp_files_remove(partition):
+        logger.warning("index %s: removed %d leftover temp files", partition, left)
+    try:
+        manifest, index = store.load_published(partition)
+        if manifest is None or index is None:
+            return None
+        if verify:
+            _verify(partition, manifest)
+        sources = None
+        if manifest.sources:
+            path = store.partition_dir(partition) / manifest.sources
+            sources = store.Sources.load(path, manifest.sources_checksum)
+    except IndexCorrupt as error:
+        logger.error("index %s is damaged (%s): rebuilding it", partition, error)
+        return None
+    if manifest.model != model or not _has_keywords(partition):
+        return None
+    return manifest, index, sources
+
+
 def _verify(partition: str, manifest: store.Manifest) -> None:
-    """IndexCorrupt unless the sources and the keyword index are as published."""
-    if manifest.sources:
-        path = store.partition_dir(partition) / manifest.sources
-        store.Sources.load(path, manifest.sources_checksum)
+    """IndexCorrupt unless the keyword index is as published (the vectors and the
+    sources are checked as they are read)."""
     keywords = store.keywords_of(partition)
     if manifest.keywords_checksum:
         if keywords.checksum() != manifest.keywords_checksum:
@@ -502,23 +514,11 @@ def index_apply(partition: str, chunk_ids: set[int]) -> store.Manifest:
     model = get_encoder().name
     partition_check(partition)
     with store.writer_lock(partition):
-        store.temp_files_remove(partition)
-        try:
-            manifest, index = store.load_published(partition)
-            sources = None
-            if manifest is not None and manifest.sources:
-                path = store.partition_dir(partition) / manifest.sources
-                sources = store.Sources.load(path, manifest.sources_checksum)
-        except IndexCorrupt as error:
-            logger.error("index %s is damaged (%s): rebuilding it", partition, error)
+        published = _published(partition, model)
+        if published is None:
             return _index_build(partition, model=model)
-        if (
-            manifest is None
-            or index is None
-            or sources is None
-            or manifest.model != model
-            or not _has_keywords(partition)
-        ):
+        manifest, index, sources = published
+        if sources is None:  # none kept beside it to change: build them all
             return _index_build(partition, model=model)
         wanted = _embedded(partition, model).filter(pk__in=chunk_ids)
         ids, matrix, texts, rows = _rows_of(wanted, index.dimension)

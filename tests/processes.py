@@ -1,6 +1,7 @@
 """Child processes the tests start (Celery workers, gunicorn instances), run as the
 README says to run them."""
 
+import json
 import os
 import socket
 import subprocess
@@ -11,6 +12,7 @@ import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -117,3 +119,63 @@ def site_env(**extra: str) -> dict[str, str]:
     env.pop("DEBUG", None)
     env.update(extra)
     return env
+
+
+# --- HTTP to the processes ------------------------------------------------------------
+
+BOUNDARY = "searchsite-boundary"
+
+
+def http(
+    url: str,
+    method: str = "GET",
+    body: Any = None,
+    *,
+    key: str = "",
+    timeout: int = 120,
+) -> tuple[int, Any]:
+    """One request, with a JSON ``body`` or bytes as multipart (``upload_body``):
+    (status, the answer's JSON, or its text when it is not JSON)."""
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    data = None
+    if isinstance(body, bytes):
+        data = body
+        headers["Content-Type"] = f"multipart/form-data; boundary={BOUNDARY}"
+    elif body is not None:
+        data = json.dumps(body).encode()
+        headers["Content-Type"] = "application/json"
+    request = urllib.request.Request(url, data=data, headers=headers, method=method)
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, _json(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, _json(error.read())
+
+
+def _json(data: bytes) -> Any:
+    try:
+        return json.loads(data)
+    except ValueError:
+        return data.decode(errors="replace")
+
+
+def upload_body(name: str, rows: list[dict[str, Any]]) -> bytes:
+    """A multipart body of one JSON Lines file of ``rows``, as a browser sends it."""
+    content = "".join(json.dumps(row) + "\n" for row in rows).encode()
+    return (
+        (
+            f"--{BOUNDARY}\r\n"
+            f'Content-Disposition: form-data; name="files"; filename="{name}"\r\n'
+            "Content-Type: application/octet-stream\r\n\r\n"
+        ).encode()
+        + content
+        + f"\r\n--{BOUNDARY}--\r\n".encode()
+    )
+
+
+def logs_tail(root: Path, chars: int = 4000) -> str:
+    """The end of every process's log under ``root``, for a failure's message."""
+    return "\n".join(
+        f"--- {p.name}\n{p.read_text(errors='replace')[-chars:]}"
+        for p in sorted(root.glob("*.log"))
+    )

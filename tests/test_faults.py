@@ -25,7 +25,16 @@ from typing import Any
 import pytest
 
 from tests.damage import DAMAGES
-from tests.processes import ROOT, celery_worker, free_port, gunicorn, site_env
+from tests.processes import (
+    ROOT,
+    celery_worker,
+    free_port,
+    gunicorn,
+    http,
+    logs_tail,
+    site_env,
+    upload_body,
+)
 from tests.servers import Postgres, Redis, postgres, redis
 
 pytestmark = [pytest.mark.slow, pytest.mark.services]
@@ -111,45 +120,21 @@ class Stack:
         return self.root / f"{name}.log"
 
     def logs(self) -> str:
-        return "\n".join(
-            f"--- {p.name}\n{p.read_text(errors='replace')[-4000:]}"
-            for p in sorted(self.root.glob("*.log"))
-        )
+        return logs_tail(self.root)
 
     # --- HTTP -------------------------------------------------------------------
 
     def call(
         self, method: str, path: str, body: Any = None, *, key: bool = False
     ) -> tuple[int, Any]:
-        headers = {"Authorization": f"Bearer {self.key}"} if key else {}
-        data = None
-        if isinstance(body, bytes):
-            data, boundary = body, "searchsite-boundary"
-            headers["Content-Type"] = f"multipart/form-data; boundary={boundary}"
-        elif body is not None:
-            data = json.dumps(body).encode()
-            headers["Content-Type"] = "application/json"
-        request = urllib.request.Request(
-            self.url + path, data=data, headers=headers, method=method
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=120) as response:
-                return response.status, _json(response.read())
-        except urllib.error.HTTPError as error:
-            return error.code, _json(error.read())
+        return http(self.url + path, method, body, key=self.key if key else "")
 
     def upload(self, slug: str, name: str, rows: list[dict[str, Any]]) -> int:
-        content = "".join(json.dumps(row) + "\n" for row in rows).encode()
-        part = f'form-data; name="files"; filename="{name}"'
-        body = (
-            b"--searchsite-boundary\r\n"
-            + f"Content-Disposition: {part}\r\n".encode()
-            + b"Content-Type: application/octet-stream\r\n\r\n"
-            + content
-            + b"\r\n--searchsite-boundary--\r\n"
-        )
         status, job = self.call(
-            "POST", f"/api/collections/{slug}/uploads", body, key=True
+            "POST",
+            f"/api/collections/{slug}/uploads",
+            upload_body(name, rows),
+            key=True,
         )
         assert status == 202, job
         return int(job["id"])
@@ -187,13 +172,6 @@ class Stack:
             return int(json.loads(manifest.read_text())["count"])
         except (OSError, ValueError):
             return -1
-
-
-def _json(data: bytes) -> Any:
-    try:
-        return json.loads(data)
-    except ValueError:
-        return data.decode(errors="replace")
 
 
 def documents(count: int, tag: str) -> list[dict[str, Any]]:

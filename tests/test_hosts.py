@@ -8,7 +8,6 @@ records.
 """
 
 import contextlib
-import json
 import os
 import shutil
 import signal
@@ -27,7 +26,15 @@ import pytest
 from django.conf import settings
 
 from tests.netns import Host, network
-from tests.processes import ROOT, site_env, started, wait_for
+from tests.processes import (
+    ROOT,
+    http,
+    logs_tail,
+    site_env,
+    started,
+    upload_body,
+    wait_for,
+)
 from tests.servers import Postgres, Redis, postgres, redis
 
 pytestmark = [pytest.mark.slow, pytest.mark.services]
@@ -71,10 +78,7 @@ class Site:
         return self.root / f"{host.name}.log"
 
     def logs(self) -> str:
-        return "\n".join(
-            f"--- {p.name}\n{p.read_text(errors='replace')[-3000:]}"
-            for p in sorted(self.root.glob("*.log"))
-        )
+        return logs_tail(self.root, 3000)
 
     def manage(self, host: Host, *args: str) -> str:
         done = subprocess.run(
@@ -118,22 +122,7 @@ class Site:
     def call(
         self, host: Host, method: str, path: str, body: Any = None
     ) -> tuple[int, Any]:
-        headers = {"Authorization": f"Bearer {self.key}"}
-        data = None
-        if isinstance(body, bytes):
-            data = body
-            headers["Content-Type"] = "multipart/form-data; boundary=searchsite-b"
-        elif body is not None:
-            data = json.dumps(body).encode()
-            headers["Content-Type"] = "application/json"
-        request = urllib.request.Request(
-            self.url(host) + path, data=data, headers=headers, method=method
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=60) as response:
-                return response.status, json.loads(response.read() or b"null")
-        except urllib.error.HTTPError as error:
-            return error.code, error.read().decode(errors="replace")
+        return http(self.url(host) + path, method, body, key=self.key, timeout=60)
 
     def found(self, host: Host, query: str, slug: str) -> list[int]:
         params = urllib.parse.urlencode({"q": query, "collection": slug, "k": 5})
@@ -146,14 +135,7 @@ class Site:
         return int(report["index"]["vectors"]) if isinstance(report, dict) else -1
 
     def upload(self, host: Host, slug: str, rows: list[dict[str, Any]]) -> None:
-        content = "".join(json.dumps(row) + "\n" for row in rows).encode()
-        body = (
-            b"--searchsite-b\r\n"
-            b'Content-Disposition: form-data; name="files"; filename="notes.jsonl"\r\n'
-            b"Content-Type: application/octet-stream\r\n\r\n"
-            + content
-            + b"\r\n--searchsite-b--\r\n"
-        )
+        body = upload_body("notes.jsonl", rows)
         status, job = self.call(host, "POST", f"/api/collections/{slug}/uploads", body)
         assert status == 202, job
 
