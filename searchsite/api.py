@@ -136,12 +136,24 @@ def encoder_unavailable(request: HttpRequest, error: Exception) -> HttpResponse:
     return api.create_response(request, {"detail": detail}, status=503)
 
 
+class ReplicaLag(Schema):
+    position: int = Field(..., description="The last change feed entry applied here.")
+    head: int = Field(..., description="The newest entry of the feed.")
+    entries: int = Field(..., description="Entries this host has not applied yet.")
+    seconds: float = Field(..., description="How long the oldest of them has waited.")
+    gaps: int = Field(..., description="Ids skipped, looked for again at each poll.")
+
+
 class IndexHealth(Schema):
     partitions: int
     vectors: int
     version: int
     damaged: list[str] = Field(
         ..., description="Partitions served as before while a worker rebuilds them."
+    )
+    replica: ReplicaLag | None = Field(
+        None,
+        description="This host's indexes against the change feed (INDEX_FOLLOW).",
     )
 
 

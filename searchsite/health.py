@@ -78,14 +78,14 @@ def _check(name: str, probe: Any, reasons: list[str]) -> str:
     return "ok"
 
 
-def _replica() -> dict[str, Any]:
+def _replica() -> dict[str, Any] | None:
     from embeddings.replica import lag
 
     try:
         return lag()
     except Exception as error:  # the report, never a 500
         logger.warning("health: the replica's lag cannot be read: %s", error)
-        return {}
+        return None
 
 
 def _database() -> None:

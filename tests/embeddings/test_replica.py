@@ -225,3 +225,26 @@ def test_a_partition_of_another_model_holds_up_no_other(host, collection, caplog
     assert "another-model" in caplog.text
     assert found(collection, "money back please")[0] == refund.pk
     assert replica.lag()["entries"] == 0
+
+
+def test_readiness_reports_how_far_the_host_is_behind(
+    host, collection, settings, client
+):
+    add(collection, "How do I get a refund?")
+    replica.follow_once()
+    add(collection, "Where is my invoice?")  # two entries not applied yet
+    settings.INDEX_FOLLOW = True
+    report = client.get("/api/health/ready").json()
+    assert report["index"]["replica"] | {"seconds": 0} == {
+        "position": replica._head() - 2,
+        "head": replica._head(),
+        "entries": 2,
+        "seconds": 0,
+        "gaps": 0,
+    }
+    settings.METRICS_CACHE_SECONDS = 0
+    metrics = client.get("/metrics").content.decode()
+    assert "searchsite_replica_lag_entries 2.0" in metrics
+    assert "searchsite_replica_lag_seconds" in metrics
+    settings.INDEX_FOLLOW = False
+    assert client.get("/api/health/ready").json()["index"]["replica"] is None
