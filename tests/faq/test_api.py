@@ -107,6 +107,7 @@ def test_health_reports_database_broker_index_and_model(make_faq):
         "vectors": 2,
         "version": 1,
         "damaged": [],
+        "replica": None,  # this process follows no change feed (INDEX_FOLLOW off)
     }
     assert (body["worker"], body["reasons"]) == ("ok", [])
 
