@@ -491,17 +491,33 @@ def _index_update(
     else:
         index.remove(np.asarray(removed, dtype=np.int64))
         index.add(ids, matrix)
+    added_texts = list(zip(ids.tolist(), texts, strict=True))
+    return _publish(
+        partition, manifest, index, store.Sources.of(sources), removed, added_texts
+    )
+
+
+def _publish(
+    partition: str,
+    manifest: store.Manifest,
+    index: store.Dense,
+    sources: store.Sources,
+    removed: list[int],
+    added: list[tuple[int, str]],
+) -> store.Manifest:
+    """The keyword leg changed as the dense one was, then both published as the
+    version after ``manifest``; built anew if the two legs disagree."""
     keywords = store.keywords_of(partition)
-    keywords.apply(removed=removed, added=list(zip(ids.tolist(), texts, strict=True)))
+    keywords.apply(removed=removed, added=added)
     if len(keywords) != len(index):
         logger.error("index %s: the keyword index lost count: rebuilding", partition)
-        return _index_build(partition, model=model)
+        return _index_build(partition, model=manifest.model)
     return store.publish(
         partition,
         index,
-        model=model,
+        model=manifest.model,
         previous=manifest.version,
-        sources=store.Sources.of(sources),
+        sources=sources,
         keywords_checksum=keywords.checksum(),
     )
 
@@ -527,23 +543,9 @@ def index_apply(partition: str, chunk_ids: set[int]) -> store.Manifest:
         index.add(ids, matrix)
         if index.outgrown(len(index)):
             return _index_build(partition, model=model)
-        keywords = store.keywords_of(partition)
-        keywords.apply(
-            removed=removed, added=list(zip(ids.tolist(), texts, strict=True))
-        )
-        if len(keywords) != len(index):
-            logger.error(
-                "index %s: the keyword index lost count: rebuilding", partition
-            )
-            return _index_build(partition, model=model)
-        return store.publish(
-            partition,
-            index,
-            model=model,
-            previous=manifest.version,
-            sources=sources.changed(chunk_ids, rows),
-            keywords_checksum=keywords.checksum(),
-        )
+        added = list(zip(ids.tolist(), texts, strict=True))
+        changed = sources.changed(chunk_ids, rows)
+        return _publish(partition, manifest, index, changed, removed, added)
 
 
 def index_rebuild(partition: str) -> store.Manifest:
