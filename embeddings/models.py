@@ -11,8 +11,14 @@ def vector_bytes(vector: np.ndarray) -> bytes:
     return np.asarray(vector, dtype=np.float32).tobytes()
 
 
-def vectors_decode(blobs: Sequence[bytes | memoryview], dimension: int) -> np.ndarray:
-    """Stored ``Chunk.vector`` values as one (n, dimension) float32 matrix."""
+def vectors_decode(
+    blobs: Sequence[bytes | memoryview], dimension: int | None = None
+) -> np.ndarray:
+    """Stored ``Chunk.vector`` values as one (n, dimension) float32 matrix; the
+    dimension is the vectors' own (4 bytes a float) unless given (as it must be
+    for no vectors)."""
+    if dimension is None:
+        dimension = len(blobs[0]) // 4 if blobs else 0
     matrix = np.empty((len(blobs), dimension), dtype=np.float32)
     for i, blob in enumerate(blobs):
         matrix[i] = np.frombuffer(blob, dtype=np.float32)

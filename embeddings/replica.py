@@ -25,7 +25,6 @@ A host with no state (a new host, an emptied ``INDEX_DIR``), or too far behind
 stored vectors and starts at the feed's head.
 """
 
-import contextlib
 import fcntl
 import json
 import logging
@@ -168,14 +167,9 @@ def sync_all(reason: str) -> None:
     from embeddings import services
 
     started = time.monotonic()
-    wanted = set(services.stored_partitions())
-    for orphan in set(store.partitions()) - wanted:
-        store.remove_partition(orphan)
-    for partition in sorted(wanted):
-        try:
-            services.index_sync(partition, verify=True)
-        except ModelMismatch as error:
-            logger.error("replica: %s", error)
+    wanted = services.orphans_remove()
+    for partition in wanted:
+        _checked(partition)
     logger.info(
         "replica: %d partitions in step with the database (%s) in %.1f s",
         len(wanted),
@@ -184,16 +178,28 @@ def sync_all(reason: str) -> None:
     )
 
 
-def repairs_due() -> None:
-    """Partitions this host's readers found damaged, checked and rebuilt now."""
+def _checked(partition: str) -> None:
+    """Its files verified against the manifest and its index brought in step with
+    the database; a partition of another model is left as it is (searches refuse
+    it too), the others go on."""
     from embeddings import services
 
+    try:
+        services.index_sync(partition, verify=True)
+    except ModelMismatch as error:
+        logger.error("replica: %s", error)
+
+
+def repairs_due() -> None:
+    """Partitions this host's readers found damaged, checked and rebuilt now."""
     for path in sorted(store.index_dir().glob(f"{REPAIR}*")):
         path.unlink(missing_ok=True)
         partition = path.name.removeprefix(REPAIR)
-        with contextlib.suppress(ValueError):  # not a partition name
+        try:
             store.partition_dir(partition)
-            services.index_sync(partition, verify=True)
+        except ValueError:  # not a partition name
+            continue
+        _checked(partition)
 
 
 def repair_ask(partition: str) -> None:

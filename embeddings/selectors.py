@@ -197,8 +197,7 @@ def chunks_neighbours(
     )
     if not rows:
         return []
-    blobs = [cast(bytes, blob) for _, blob in rows]
-    matrix = vectors_decode(blobs, len(blobs[0]) // 4)
+    matrix = vectors_decode([cast(bytes, blob) for _, blob in rows])
     found = reader.neighbours(matrix, partition, k + 1)
     return [
         (pk, other, score)

@@ -113,8 +113,7 @@ def sources_sync(instances: Sequence[models.Model]) -> None:
     moved: list[Chunk] = []
     stale: list[Chunk] = []
     retried: list[int] = []  # failed, and saved again: tried afresh
-    partition_was: dict[int, str] = {}  # chunks moved to another partition
-    moved_to: dict[int, str] = {}
+    moved_from: dict[int, str] = {}  # chunks moved to another partition
     reindex: set[str] = set()
     for instance in instances:
         assert isinstance(instance, Embeddable) and source_type(instance) == kind
@@ -140,17 +139,17 @@ def sources_sync(instances: Sequence[models.Model]) -> None:
                     continue
                 if chunk.partition != partition:  # moved to another collection
                     reindex |= {chunk.partition, partition}
-                    partition_was[chunk.pk] = chunk.partition
-                    moved_to[chunk.pk] = partition
+                    moved_from[chunk.pk] = chunk.partition
                 moved.append(chunk)
             chunk.field, chunk.position, chunk.partition = place
         stale.extend(chunk for chunks in by_hash.values() for chunk in chunks)
     reindex.update(chunk.partition for chunk in stale)
     feed_add((chunk.partition, chunk.pk) for chunk in stale)
     feed_add(  # out of the collection it was in, into the other
-        (place, pk)
-        for pk, was in partition_was.items()
-        for place in (was, moved_to[pk])
+        (place, chunk.pk)
+        for chunk in moved
+        if chunk.pk in moved_from
+        for place in (moved_from[chunk.pk], chunk.partition)
     )
     Chunk.objects.filter(pk__in=[chunk.pk for chunk in stale]).delete()
     Chunk.objects.bulk_update(moved, ["field", "position", "partition"], batch_size=500)
@@ -614,12 +613,18 @@ def partition_drop(partition: str) -> None:
     store.remove_partition(partition)
 
 
-def index_rebuild_all() -> list[store.Manifest]:
-    """Rebuild every partition's index; drop indexes whose partition has no chunks."""
+def orphans_remove() -> list[str]:
+    """Remove the indexes on disk whose partition has no chunks; the partitions
+    that have."""
     wanted = set(stored_partitions())
     for orphan in set(store.partitions()) - wanted:
         store.remove_partition(orphan)
-    return [index_rebuild(partition) for partition in sorted(wanted)]
+    return sorted(wanted)
+
+
+def index_rebuild_all() -> list[store.Manifest]:
+    """Rebuild every partition's index; drop indexes whose partition has no chunks."""
+    return [index_rebuild(partition) for partition in orphans_remove()]
 
 
 def reembed_all(*, partition: str | None = None) -> int:
@@ -680,9 +685,7 @@ def reconcile(*, older_than_s: float = 0) -> tuple[int, int]:
     batch = settings.EMBEDDINGS_TASK_BATCH
     for start in range(0, len(ids), batch):
         enqueue(embed_chunks, ids[start : start + batch])
-    stored = set(stored_partitions())
-    for orphan in set(store.partitions()) - stored:
-        store.remove_partition(orphan)
-    for partition in sorted(stored):
+    stored = orphans_remove()
+    for partition in stored:
         enqueue(sync_index, partition, True)  # every file checked, damage rebuilt
     return len(ids), len(stored)

@@ -74,7 +74,7 @@ def _grouped_vectors(
 ) -> dict[int, tuple[str, np.ndarray]]:
     grouped: dict[int, tuple[str, list[np.ndarray]]] = {}
     for source_id, partition, blob in rows:
-        vector = vectors_decode([cast(bytes, blob)], len(blob) // 4)[0]
+        vector = vectors_decode([cast(bytes, blob)])[0]
         grouped.setdefault(source_id, (partition, []))[1].append(vector)
     return {
         source_id: (partition, analysis.mean_vector(np.vstack(found)))

@@ -136,12 +136,8 @@ def _faq_report(
         TopicMember(questions[pk], url=reverse("admin:faq_faq_change", args=[pk]))
         for pk in ids
     ]
-    matrix = _matrix([vectors[pk] for pk in ids])
+    matrix = vectors_decode([vectors[pk] for pk in ids])
     return _report("faqs", members, matrix, available=available, started=started)
-
-
-def _matrix(blobs: list[bytes]) -> np.ndarray:
-    return vectors_decode(blobs, len(blobs[0]) // 4 if blobs else 0)
 
 
 # --- the queries people searched for ---------------------------------------------

@@ -112,6 +112,29 @@ def celery_worker(
         process_stop(process)
 
 
+def deployed_env(**extra: str) -> dict[str, str]:
+    """``site_env`` for a site deployed as its users run it (gunicorn, Celery
+    workers and beat, tasks through the broker), on a test's time scale: plain
+    HTTP (no TLS proxy in front), no per-client rates (one address sends it all),
+    figures never cached, and healing every few seconds: reconcile every 5 s,
+    pending chunks and stalled uploads queued again after 10 s, failed chunks
+    after 5 (docs/reliability.md)."""
+    env = site_env(
+        SECURE_SSL_REDIRECT="false",
+        RATE_SEARCH="",
+        RATE_ANALYSIS="",
+        METRICS_CACHE_SECONDS="0",
+        HEALTH_CACHE_SECONDS="0",
+        RECONCILE_INTERVAL="5",
+        RECONCILE_PENDING_SECONDS="10",
+        UPLOAD_STALE_SECONDS="10",
+        EMBEDDINGS_RETRY_SECONDS="5",
+        **extra,
+    )
+    env.pop("CELERY_TASK_ALWAYS_EAGER", None)
+    return env
+
+
 def site_env(**extra: str) -> dict[str, str]:
     """This process's environment for a child, with production's DEBUG (off) and
     a single model thread."""

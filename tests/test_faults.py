@@ -28,6 +28,7 @@ from tests.damage import DAMAGES
 from tests.processes import (
     ROOT,
     celery_worker,
+    deployed_env,
     free_port,
     gunicorn,
     http,
@@ -48,24 +49,12 @@ class Stack:
 
     def __init__(self, db: Postgres, broker: Redis, root: Path) -> None:
         self.db, self.broker, self.root = db, broker, root
-        self.env = site_env(
+        self.env = deployed_env(
             DATABASE_URL=db.url,
             REDIS_URL=broker.url,
             VAR_DIR=str(root / "var"),
             INDEX_DIR=str(root / "index"),
-            SECURE_SSL_REDIRECT="false",
-            RATE_SEARCH="",
-            RATE_ANALYSIS="",
-            METRICS_CACHE_SECONDS="0",
-            HEALTH_CACHE_SECONDS="0",
-            # Healing on a test's time scale: reconcile every 5 s, pending chunks
-            # and stalled uploads queued again after 10 s, failed ones after 5.
-            RECONCILE_INTERVAL="5",
-            RECONCILE_PENDING_SECONDS="10",
-            UPLOAD_STALE_SECONDS="10",
-            EMBEDDINGS_RETRY_SECONDS="5",
         )
-        self.env.pop("CELERY_TASK_ALWAYS_EAGER", None)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.key = ""

@@ -28,9 +28,9 @@ from django.conf import settings
 from tests.netns import Host, network
 from tests.processes import (
     ROOT,
+    deployed_env,
     http,
     logs_tail,
-    site_env,
     started,
     upload_body,
     wait_for,
@@ -47,23 +47,13 @@ class Site:
         self, hosts: dict[str, Host], db: Postgres, broker: Redis, root: Path
     ) -> None:
         self.hosts, self.db, self.root = hosts, db, root
-        self.common = site_env(
+        self.common = deployed_env(
             DATABASE_URL=db.url,
             REDIS_URL=broker.url,
             ALLOWED_HOSTS=",".join(h.address for h in hosts.values()),
             MODELS_DIR=str(settings.MODELS_DIR),  # built once, as an image holds it
-            SECURE_SSL_REDIRECT="false",
-            RATE_SEARCH="",
-            RATE_ANALYSIS="",
-            HEALTH_CACHE_SECONDS="0",
-            METRICS_CACHE_SECONDS="0",
             INDEX_FOLLOW="true",
-            # Healing on a test's time scale (see docs/reliability.md).
-            RECONCILE_INTERVAL="5",
-            RECONCILE_PENDING_SECONDS="10",
-            UPLOAD_STALE_SECONDS="10",
         )
-        self.common.pop("CELERY_TASK_ALWAYS_EAGER", None)
         self.key = ""
 
     def env(self, host: Host) -> dict[str, str]:

@@ -53,11 +53,9 @@ class PgVectorIndex:
     """One partition's vectors in ``embeddings_vector``."""
 
     def __init__(self, connection: Any, partition: str, dimension: int) -> None:
-        self.connection, self.partition, self._dimension = (
-            connection,
-            partition,
-            dimension,
-        )
+        self.connection = connection
+        self.partition = partition
+        self._dimension = dimension
 
     def _cursor(self) -> Any:
         from pgvector.psycopg import register_vector
