@@ -222,9 +222,11 @@ BACKENDS = {
 }
 
 
-def make_encoder(backend: str = "") -> Encoder:
+def make_encoder(backend: str = "", model: str | None = None) -> Encoder:
     """A new encoder of ``backend`` (default: this process's, see
-    ``backend_default_set``, else ``EMBEDDINGS_BACKEND``)."""
+    ``backend_default_set``, else ``EMBEDDINGS_BACKEND``) for ``model`` (default
+    ``EMBEDDINGS_MODEL``; another model runs on a local backend: the remote one
+    serves its own)."""
     from django.core.exceptions import ImproperlyConfigured
     from django.utils.module_loading import import_string
 
@@ -233,27 +235,60 @@ def make_encoder(backend: str = "") -> Encoder:
         raise ImproperlyConfigured(
             f"EMBEDDINGS_BACKEND={backend!r}: choose one of {', '.join(BACKENDS)}"
         )
-    encoder: Encoder = import_string(BACKENDS[backend])()
+    if model is None:
+        encoder: Encoder = import_string(BACKENDS[backend])()
+        return encoder
+    if backend == "openai":
+        backend = settings.EMBEDDINGS_FALLBACK or "onnx"
+    encoder = import_string(BACKENDS[backend])(model)
     return encoder
 
 
+class ModelUnavailable(LookupError):
+    """A model this process was not configured to load (``EMBEDDINGS_MODELS``)."""
+
+    def __init__(self, model: str) -> None:
+        self.model = model
+        super().__init__(
+            f"this process does not embed with {model}: name it in EMBEDDINGS_MODELS "
+            "(of every web and worker host) to search or embed with it"
+        )
+
+
 _encoder: Encoder | None = None
+_others: dict[str, Encoder] = {}
 _encoder_lock = threading.Lock()
 
 
-def get_encoder() -> Encoder:
-    """The process's encoder, made on first use from settings."""
+def get_encoder(model: str | None = None) -> Encoder:
+    """The process's encoder, made on first use from settings; with ``model``, the
+    encoder of that model: the process's own, or one of ``EMBEDDINGS_MODELS``
+    (the model a collection is being re-embedded with, or is still served by),
+    else ``ModelUnavailable``."""
     global _encoder
     with _encoder_lock:
         if _encoder is None:
             _encoder = make_encoder()
             encode_query.cache_clear()
-    return _encoder
+        if model is None or model == _encoder.name:
+            return _encoder
+        if model not in settings.EMBEDDINGS_MODELS:
+            raise ModelUnavailable(model)
+        if model not in _others:
+            _others[model] = make_encoder(model=model)
+        return _others[model]
+
+
+def models_known() -> list[str]:
+    """The models this process embeds and searches with: its own first."""
+    own = get_encoder().name
+    return [own, *(m for m in settings.EMBEDDINGS_MODELS if m != own)]
 
 
 @functools.lru_cache(maxsize=1024)
-def encode_query(text: str) -> np.ndarray:
-    """A query's vector, cached: people repeat the same questions."""
-    vector = get_encoder().encode([text])[0]
+def encode_query(text: str, model: str | None = None) -> np.ndarray:
+    """A query's vector (by ``model``, default the process's), cached: people
+    repeat the same questions."""
+    vector = get_encoder(model).encode([text])[0]
     vector.setflags(write=False)
     return vector

@@ -58,6 +58,9 @@ class Chunk(models.Model):
     last_error = models.TextField(blank=True)
     vector = models.BinaryField(null=True, editable=False)
     model_name = models.CharField(max_length=200, blank=True)
+    # Its vector by the model of the partition's next generation, while there is
+    # one (see Generation); searches never read it.
+    next_vector = models.BinaryField(null=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -92,3 +95,18 @@ class Change(models.Model):
 
     def __str__(self) -> str:
         return f"{self.pk}: {self.partition}/{self.chunk_id or '*'}"
+
+
+class Generation(models.Model):
+    """A partition being re-embedded with ``model``, beside its vectors: until
+    every embedded chunk of it has a ``next_vector``, searches go on serving the
+    vectors it has; then one transaction makes the next vectors the vectors
+    (``embeddings.generations``). Deleting it (an abort) forgets the next ones."""
+
+    partition = models.CharField(max_length=100, unique=True)
+    model = models.CharField(max_length=200)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)  # the last batch stored
+
+    def __str__(self) -> str:
+        return f"{self.partition} -> {self.model}"

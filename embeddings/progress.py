@@ -2,7 +2,7 @@
 
 import sys
 from collections.abc import Iterable, Iterator
-from typing import TextIO, TypeVar
+from typing import Any, TextIO, TypeVar
 
 T = TypeVar("T")
 
@@ -14,11 +14,22 @@ def progress(
     desc: str = "",
     stream: TextIO | None = None,
 ) -> Iterator[T]:
+    yield from counter(total=total, desc=desc, stream=stream, iterable=items)
+
+
+def counter(
+    *,
+    total: int | None = None,
+    desc: str = "",
+    stream: TextIO | None = None,
+    iterable: Iterable[Any] | None = None,
+) -> Any:
+    """A bar to ``update(n)`` by hand (tqdm's), or over ``iterable``."""
     from tqdm import tqdm
 
     stream = stream or sys.stderr
-    yield from tqdm(
-        items,
+    return tqdm(
+        iterable,
         total=total,
         desc=desc,
         file=stream,

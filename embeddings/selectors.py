@@ -9,8 +9,10 @@ from django.db.models import Count, QuerySet
 
 from embeddings.encoders import encode_query
 from embeddings.index import store
-from embeddings.index.reader import reader
+from embeddings.index.base import Hits
+from embeddings.index.reader import Loaded, reader
 from embeddings.models import Chunk, vectors_decode
+from embeddings.provenance import partition_model
 
 
 class ChunkHit(NamedTuple):  # a tuple: a search makes hundreds
@@ -35,15 +37,22 @@ def chunks_search(
     """
     if k <= 0 or not partitions:
         return {leg: [] for leg in legs}
-    vector = encode_query(query)
-    dense = reader.search(vector, partitions=partitions, k=k) if "dense" in legs else []
+    served = {p: loaded for p in partitions if (loaded := reader.get(p)) is not None}
+    vectors = query_vectors(query, served)
+    dense: Hits = []
+    if "dense" in legs:  # each version searched with the query as its model makes it
+        for partition, loaded in served.items():
+            dense.extend(loaded.vectors.search(vectors[partition].reshape(1, -1), k)[0])
+        dense = sorted(dense, key=lambda hit: -hit[1])[:k]
     matched = (
         reader.match(query, partitions=partitions, k=k) if "keyword" in legs else []
     )
     cosine = dict(dense)
     keyword = {chunk_id: (bm25, coverage) for chunk_id, bm25, coverage in matched}
     sources = _sources([*cosine, *keyword], partitions)
-    cosine |= _cosines(vector, [i for i in keyword if i not in cosine], sources)
+    cosine |= _cosines(
+        served, vectors, [i for i in keyword if i not in cosine], sources
+    )
     order = {"dense": [i for i, _ in dense], "keyword": [i for i, _, _ in matched]}
 
     def hit(chunk_id: int) -> ChunkHit:
@@ -55,6 +64,19 @@ def chunks_search(
         leg: [hit(i) for i in order[leg] if i in sources and i in cosine]
         for leg in legs
     }
+
+
+def query_vectors(query: str, served: dict[str, Loaded]) -> dict[str, np.ndarray]:
+    """The query's vector for each partition's served version, by that version's
+    model: a FAISS one's manifest names it (so it is swapped with the index); with
+    pgvector the stored vectors', which every host reads."""
+    vectors = {}
+    for partition, loaded in served.items():
+        model = loaded.manifest.model
+        if loaded.vectors.kind == store.PGVECTOR:
+            model = partition_model(partition)
+        vectors[partition] = encode_query(query, model)
+    return vectors
 
 
 def _sources(
@@ -79,19 +101,22 @@ def _sources(
 
 
 def _cosines(
-    vector: np.ndarray, chunk_ids: list[int], sources: dict[int, tuple[str, str, int]]
+    served: dict[str, Loaded],
+    vectors: dict[str, np.ndarray],
+    chunk_ids: list[int],
+    sources: dict[int, tuple[str, str, int]],
 ) -> dict[int, float]:
     """Cosines of chunks the dense leg did not return, from the vectors in their
-    partition's index."""
+    partition's served version."""
     found: dict[int, float] = {}
     by_partition: dict[str, list[int]] = {}
     for chunk_id in chunk_ids:
         if chunk_id in sources:
             by_partition.setdefault(sources[chunk_id][0], []).append(chunk_id)
     for partition, ids in by_partition.items():
-        loaded = reader.get(partition)
-        if loaded is not None:  # those not in this version yet are left out
-            stored = loaded.vectors.vectors(ids)
+        if partition in served:  # those not in this version yet are left out
+            stored = served[partition].vectors.vectors(ids)
+            vector = vectors[partition]
             found |= {chunk_id: float(row @ vector) for chunk_id, row in stored.items()}
     return found
 

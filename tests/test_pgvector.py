@@ -12,6 +12,7 @@ import sys
 import urllib.parse
 import urllib.request
 
+import numpy as np
 import pytest
 
 from tests.processes import ROOT, free_port, gunicorn, site_env
@@ -30,7 +31,7 @@ FAQS = [
 ]
 
 
-def test_searches_read_the_vectors_from_postgresql(tmp_path):
+def test_searches_read_the_vectors_from_postgresql(tmp_path, another_model):
     with postgres(bin=pgvector_bin()) as db:
         env = site_env(
             DATABASE_URL=db.url,
@@ -40,6 +41,7 @@ def test_searches_read_the_vectors_from_postgresql(tmp_path):
             CELERY_TASK_ALWAYS_EAGER="true",  # the import embeds as it goes
             SECURE_SSL_REDIRECT="false",
             RATE_SEARCH="",
+            EMBEDDINGS_MODELS=another_model,
         )
         env.pop("REDIS_URL", None)
 
@@ -62,18 +64,39 @@ def test_searches_read_the_vectors_from_postgresql(tmp_path):
 
         port = free_port()
         with gunicorn(env, port, tmp_path / "web.log", workers=1):
-            query = urllib.parse.urlencode({"q": "money back", "mode": "dense"})
-            with urllib.request.urlopen(
-                f"http://127.0.0.1:{port}/api/search?{query}", timeout=60
-            ) as answer:
-                results = json.loads(answer.read())["results"]
-        assert results[0]["title"] == "How do I get a refund?"
-        assert results[0]["score"] > 0.3
+            results = search(port, "money back")
+            assert results[0]["title"] == "How do I get a refund?"
+            assert results[0]["score"] > 0.3
 
-        manage(
-            "shell", "-c",
-            "from faq.models import Faq; "
-            "Faq.objects.get(question__startswith='How do I get').delete()",
-        )  # fmt: skip
-        ((rows,),) = db.sql("SELECT count(*) FROM embeddings_vector")
-        assert rows == 6
+            manage(
+                "shell", "-c",
+                "from faq.models import Faq; "
+                "Faq.objects.get(question__startswith='How do I get').delete()",
+            )  # fmt: skip
+            ((rows,),) = db.sql("SELECT count(*) FROM embeddings_vector")
+            assert rows == 6
+
+            # Another model: the table's rows replaced in the switch's transaction,
+            # and the web process encodes the query with the model they are of.
+            manage("rebuild_index", "--reembed", "--model", another_model)
+            assert db.sql(
+                "SELECT DISTINCT model_name, next_vector IS NULL FROM embeddings_chunk"
+            ) == [(another_model, True)]
+            rows = db.sql(
+                "SELECT c.vector, v.embedding::text FROM embeddings_vector v "
+                "JOIN embeddings_chunk c ON c.id = v.chunk_id"
+            )
+            assert len(rows) == 6
+            for stored, searched in rows:
+                vector = np.frombuffer(bytes(stored), dtype=np.float32)
+                np.testing.assert_allclose(vector, json.loads(searched), atol=1e-6)
+            results = search(port, "I forgot my login")
+            assert results[0]["title"] == "How do I reset my password?"
+            assert results[0]["score"] > 0.3  # a query of the old model: near 0
+
+
+def search(port: int, q: str) -> list[dict[str, object]]:
+    query = urllib.parse.urlencode({"q": q, "mode": "dense"})
+    url = f"http://127.0.0.1:{port}/api/search?{query}"
+    with urllib.request.urlopen(url, timeout=60) as answer:
+        return list(json.loads(answer.read())["results"])

@@ -250,9 +250,12 @@ def dense_build(partition: str, matrix: np.ndarray, ids: np.ndarray) -> Dense:
     or ivf, by size), or with ``VECTOR_BACKEND=pgvector`` its rows of the table."""
     if settings.VECTOR_BACKEND != PGVECTOR:
         return FaissIndex.build(matrix, ids)
+    from django.db import transaction
+
     index = pg_index(partition, matrix.shape[1])
-    index.clear()
-    index.add(ids, matrix)
+    with transaction.atomic():  # other hosts search the old rows until it commits
+        index.clear()
+        index.add(ids, matrix)
     return index
 
 

@@ -343,9 +343,10 @@ def test_a_collection_refuses_another_models_vectors_until_re_embedded(
         services.chunks_index(second)
     fix = f"manage.py rebuild_index --reembed --partition {collection.partition}"
     assert str(raised.value) == (
-        f"{collection.partition} holds vectors of {MODEL} (384 dimensions), but this "
-        "process embeds with small-model (128 dimensions); vectors of two models "
-        f"cannot be compared. Re-embed it with the new model: {fix}"
+        f"{collection.partition} holds vectors of {MODEL} (384 dimensions), which "
+        "this process does not load (it embeds with small-model, 128 dimensions), "
+        "and vectors of two models cannot be compared. Name all-MiniLM-L6-v2 in "
+        f"EMBEDDINGS_MODELS to go on with it, or re-embed the partition: {fix}"
     )
     assert set(Chunk.objects.filter(pk__in=second).values_list("status")) == {
         ("pending",)
@@ -356,15 +357,15 @@ def test_a_collection_refuses_another_models_vectors_until_re_embedded(
     answer = TestClient(api).get("/search", query_params={"q": "invoices"})
     assert answer.status_code == 409
     assert answer.json() == {
-        "detail": f"The collection 'help' was embedded with {MODEL} (384 "
-        "dimensions), but this site now embeds with small-model (128 dimensions), "
-        f"so it cannot be searched until it is re-embedded: {fix}",
+        "detail": f"The collection 'help' was embedded with {MODEL}, which this site "
+        "does not load (it embeds with small-model), so it cannot be searched: name "
+        f"{MODEL} in EMBEDDINGS_MODELS, or re-embed it: {fix}",
         "collection": "help",
         "embedding_model": MODEL,
     }
     page = client.get("/", {"q": "invoices"})
     assert page.status_code == 409
-    assert "cannot be searched until it is re-embedded" in page.content.decode()
+    assert "so it cannot be searched" in page.content.decode()
 
     call_command("rebuild_index", "--reembed", "--partition", collection.partition)
     collection.refresh_from_db()
