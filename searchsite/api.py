@@ -144,6 +144,12 @@ class ReplicaLag(Schema):
     gaps: int = Field(..., description="Ids skipped, looked for again at each poll.")
 
 
+class Reembedding(Schema):
+    partition: str
+    model: str = Field(..., description="The model it is being re-embedded with.")
+    left: int = Field(..., description="Chunks with no vector of that model yet.")
+
+
 class IndexHealth(Schema):
     partitions: int
     vectors: int
@@ -154,6 +160,11 @@ class IndexHealth(Schema):
     replica: ReplicaLag | None = Field(
         None,
         description="This host's indexes against the change feed (INDEX_FOLLOW).",
+    )
+    reembedding: list[Reembedding] = Field(
+        default_factory=list,
+        description="Partitions being re-embedded (rebuild_index --reembed): searched "
+        "with the vectors they have until every chunk has a new one.",
     )
 
 

@@ -53,6 +53,8 @@ def _report() -> dict[str, Any]:
         # How far this host's replica is behind the change feed: reported, not
         # a reason (it serves what it has meanwhile).
         index["replica"] = _replica()
+    if database == "ok":
+        index["reembedding"] = _reembedding()
     damaged = sorted(index.pop("problems"))
     index["damaged"] = damaged  # served as before while being rebuilt: still ready
     del index["unloadable"]
@@ -86,6 +88,16 @@ def _replica() -> dict[str, Any] | None:
     except Exception as error:  # the report, never a 500
         logger.warning("health: the replica's lag cannot be read: %s", error)
         return None
+
+
+def _reembedding() -> list[dict[str, Any]]:
+    from embeddings.generations import left
+    from embeddings.models import Generation
+
+    return [
+        {"partition": partition, "model": model, "left": left(partition)}
+        for partition, model in Generation.objects.values_list("partition", "model")
+    ]
 
 
 def _database() -> None:

@@ -67,7 +67,7 @@ def served_model(collection: Collection) -> str:
 
 
 def test_search_serves_the_old_generation_whole_until_the_switch(
-    faqs, collection, another_model, committed
+    faqs, collection, another_model, committed, client
 ):
     before = answers(collection)
     own = get_encoder().name
@@ -77,6 +77,11 @@ def test_search_serves_the_old_generation_whole_until_the_switch(
     generations.start(collection.partition, another_model)
     assert generations.fill(collection.partition, limit=3) == 3
     assert not generations.switch(collection.partition)  # not every chunk has one
+    health = client.get("/api/health/ready").json()
+    left = Chunk.objects.count() - 3
+    assert health["index"]["reembedding"] == [
+        {"partition": collection.partition, "model": another_model, "left": left}
+    ]
     assert_same(answers(collection), before)  # the old vectors, all of them
     assert served_model(collection) == own
     collection.refresh_from_db()

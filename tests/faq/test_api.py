@@ -108,6 +108,7 @@ def test_health_reports_database_broker_index_and_model(make_faq):
         "version": 1,
         "damaged": [],
         "replica": None,  # this process follows no change feed (INDEX_FOLLOW off)
+        "reembedding": [],
     }
     assert (body["worker"], body["reasons"]) == ("ok", [])
 
