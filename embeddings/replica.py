@@ -43,6 +43,7 @@ from django.utils import timezone
 from embeddings.index import store
 from embeddings.models import Change, Chunk
 from embeddings.provenance import ModelMismatch
+from embeddings.signals import replica_applied, replica_checked
 
 logger = logging.getLogger(__name__)
 
@@ -122,6 +123,7 @@ def _apply(partition: str, chunk_ids: set[int] | None) -> None:
 
     if not Chunk.objects.filter(partition=partition).exists():
         store.remove_partition(partition)
+        replica_applied.send(sender=Change, partition=partition, chunk_ids=None)
         return
     try:
         if chunk_ids is None:
@@ -130,6 +132,8 @@ def _apply(partition: str, chunk_ids: set[int] | None) -> None:
             services.index_apply(partition, chunk_ids)
     except ModelMismatch as error:  # searches refuse it too; the rest goes on
         logger.error("replica: %s", error)
+        return
+    replica_applied.send(sender=Change, partition=partition, chunk_ids=chunk_ids)
 
 
 def _advance(state: FeedState, seen: list[int], now: float) -> None:
@@ -170,6 +174,7 @@ def sync_all(reason: str) -> None:
     wanted = services.orphans_remove()
     for partition in wanted:
         _checked(partition)
+    replica_checked.send(sender=Change, partitions=wanted)
     logger.info(
         "replica: %d partitions in step with the database (%s) in %.1f s",
         len(wanted),

@@ -19,6 +19,12 @@ class FaqConfig(AppConfig):
 
         partition_embedded.connect(on_partition_embedded, dispatch_uid="faq-model")
 
+        from embeddings.signals import replica_applied, replica_checked
+        from faq.offline import on_replica_applied, on_replica_checked
+
+        replica_applied.connect(on_replica_applied, dispatch_uid="faq-offline")
+        replica_checked.connect(on_replica_checked, dispatch_uid="faq-offline")
+
         if settings.EMBEDDINGS_PRELOAD:
             # Web processes load the model and index at start, not on a first request.
             from faq.search import search_warm_up

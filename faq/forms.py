@@ -31,10 +31,16 @@ class SearchForm(forms.Form):
         required=False, min_value=-1, max_value=1, label="Minimum score"
     )
 
-    def __init__(self, *args: object, categories: list[str], **kwargs: object) -> None:
+    def __init__(
+        self,
+        *args: object,
+        collections: list[Collection],
+        categories: list[str],
+        **kwargs: object,
+    ) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
-        collections = [(c.slug, c.name) for c in Collection.objects.all()]
-        self._choices("collection", [("", "All collections"), *collections])
+        named = [(c.slug, c.name) for c in collections]
+        self._choices("collection", [("", "All collections"), *named])
         self._choices("category", [("", "Any category"), *((c, c) for c in categories)])
         self.fields["q"].widget.attrs.update(
             maxlength=settings.SEARCH_MAX_QUERY_LENGTH,

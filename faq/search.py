@@ -18,12 +18,12 @@ from embeddings.index.keywords import query_terms
 from embeddings.selectors import (
     ChunkHit,
     chunks_search,
-    chunks_shown,
     partition_size,
 )
+from faq import offline
 from faq.exceptions import ApplicationError, Conflict, Unavailable
 from faq.models import ITEMS, Collection, Document, Faq, Item
-from faq.selectors import collections_searched, items_published
+from faq.offline import Content
 from faq.snippets import best_passage
 
 logger = logging.getLogger(__name__)
@@ -89,12 +89,12 @@ class SearchResponse:
 
 
 def search(query: SearchQuery) -> SearchResponse:
+    """Search; from this host's copy of the content while the database cannot be
+    reached (``faq.offline``), when it keeps one."""
     started = time.perf_counter()
     query = search_validate(query)
-    collections = collections_searched(query.collection)
     try:
-        collections_check_model(collections)
-        results = _search_grouped(query, collections)
+        results = offline.read(lambda content: _search(query, content))
     except ModelUnavailable as error:  # a host's index of a model it cannot load
         raise Conflict(str(error)) from error
     except EncoderUnavailable as error:
@@ -139,6 +139,12 @@ def search_validate(query: SearchQuery) -> SearchQuery:
     return replace(query, q=q, mode=mode, fusion=fusion, weight=weight)
 
 
+def _search(query: SearchQuery, content: Content) -> list[SearchResult]:
+    collections = content.collections(query.collection)
+    collections_check_model(collections)
+    return _search_grouped(query, collections, content)
+
+
 def collections_check_model(collections: list[Collection]) -> None:
     """Refuse collections embedded with a model this process cannot encode the
     query with: cosines across two models mean nothing. (A collection being
@@ -160,7 +166,7 @@ def collections_check_model(collections: list[Collection]) -> None:
 
 
 def _search_grouped(
-    query: SearchQuery, collections: list[Collection]
+    query: SearchQuery, collections: list[Collection], content: Content
 ) -> list[SearchResult]:
     """Ask each leg for more chunks until ``k`` items pass the filters, the
     indexes run out or ``SEARCH_MAX_CANDIDATES`` were asked for: filters that
@@ -174,7 +180,7 @@ def _search_grouped(
     )
     while True:
         hits = chunks_search(query.q, partitions=partitions, k=fetch, legs=legs)
-        results = _results(query, hits, collections)
+        results = _results(query, hits, collections, content)
         if len(results) >= query.k or fetch >= most:
             return results[: query.k]
         fetch = min(fetch * 4, most)
@@ -184,6 +190,7 @@ def _results(
     query: SearchQuery,
     hits: dict[str, list[ChunkHit]],
     collections: list[Collection],
+    content: Content,
 ) -> list[SearchResult]:
     # Each leg's hits are best first, so a source's first chunk is its best.
     best = {leg: _best_per_source(leg_hits) for leg, leg_hits in hits.items()}
@@ -196,8 +203,8 @@ def _results(
         if query.min_score is not None and chunk.cosine < query.min_score:
             continue
         candidates.append((source, fused, chunk))
-    kept = _kept(query, candidates, collections)
-    shown = chunks_shown(
+    kept = _kept(query, candidates, collections, content)
+    shown = content.chunks_shown(
         [chunk.chunk_id for (_, _, chunk), _ in kept], text=query.snippets
     )
     ranks = {leg: {s: r for r, s in enumerate(b, start=1)} for leg, b in best.items()}
@@ -213,6 +220,7 @@ def _kept(
     query: SearchQuery,
     candidates: list[tuple[SourceKey, Fused, ChunkHit]],
     collections: list[Collection],
+    content: Content,
 ) -> list[tuple[tuple[SourceKey, Fused, ChunkHit], Item]]:
     """The first ``k`` candidates that pass the filters (published, category),
     loaded whole. The database filters while it loads: the best ``k`` first, one
@@ -221,7 +229,8 @@ def _kept(
     start, size = 0, query.k
     while len(kept) < query.k and start < len(candidates):
         batch = candidates[start : start + size]
-        items = _items(query, [source for source, _, _ in batch], collections)
+        sources = [source for source, _, _ in batch]
+        items = _items(query, sources, collections, content)
         kept += [(c, items[c[0]]) for c in batch if c[0] in items]
         start, size = start + size, size * 2
     return kept[: query.k]
@@ -266,7 +275,10 @@ def _rank(
 
 
 def _items(
-    query: SearchQuery, sources: list[SourceKey], collections: list[Collection]
+    query: SearchQuery,
+    sources: list[SourceKey],
+    collections: list[Collection],
+    content: Content,
 ) -> dict[SourceKey, Item]:
     """Those of ``sources`` that are published and match the category, with their
     collection (one of those searched): one query per kind. A document's body
@@ -279,7 +291,7 @@ def _items(
         pks = [pk for kind, pk in sources if kind == label]
         if not pks:
             continue
-        for item in items_published(
+        for item in content.items(
             model, pks, category=query.category, deferred=deferred
         ):
             if item.collection_id in by_id:

@@ -11,7 +11,7 @@ from django.db.models.sql import Query
 from embeddings.models import Chunk
 from embeddings.selectors import status_counts
 from faq.exceptions import NotFound, PermissionDenied
-from faq.models import ApiKey, Collection, Faq, ImportJob, Item
+from faq.models import ApiKey, Collection, Document, Faq, ImportJob, Item
 
 M = TypeVar("M", bound=Model)
 
@@ -50,6 +50,15 @@ def items_published(
         where += f" AND {qn('category')} = %s"
         params.append(category)
     return _rows_as(model, where, params, deferred=deferred)
+
+
+def categories_used() -> list[str]:
+    """Every category an item has, for the search page's filter."""
+    names: set[str] = set()
+    for model in (Faq, Document):
+        used = model._default_manager.exclude(category="").values_list("category")
+        names |= {name for (name,) in used.distinct()}
+    return sorted(names)
 
 
 def collections_searched(slug: str | None) -> list[Collection]:

@@ -4,9 +4,10 @@ from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 
+from faq import offline
 from faq.exceptions import ApplicationError
 from faq.forms import SearchForm
-from faq.models import ITEMS, Document, Faq
+from faq.models import ITEMS
 from faq.search import SearchQuery, SearchResponse, SearchResult, search
 from faq.searchlog import search_log_record
 from faq.similar import Similar, related_questions, similar_items
@@ -14,7 +15,12 @@ from faq.throttles import client_check, client_wait, too_many
 
 
 def search_page(request: HttpRequest) -> HttpResponse:
-    form = SearchForm(request.GET or None, categories=_categories())
+    collections, categories = offline.read(
+        lambda content: (content.collections(None), content.categories())
+    )
+    form = SearchForm(
+        request.GET or None, collections=collections, categories=categories
+    )
     context: dict[str, object] = {"form": form}
     status = 400  # a form error; an ApplicationError brings its own
     if form.is_valid() and form.cleaned_data["q"].strip():
@@ -26,11 +32,14 @@ def search_page(request: HttpRequest) -> HttpResponse:
             status = error.status
         else:
             context["found"] = found
-            context["rows"] = _with_related(found)
-            # People's searches, not programs' (the API is not logged): for topics.
-            search_log_record(
-                found=found, previous_url=request.headers.get("HX-Current-URL", "")
+            context["rows"] = offline.read(
+                lambda content: _with_related(found, content)
             )
+            if not offline.database_away():
+                # People's searches, not programs' (the API is not logged): topics.
+                search_log_record(
+                    found=found, previous_url=request.headers.get("HX-Current-URL", "")
+                )
     template = (
         "faq/_results.html" if request.headers.get("HX-Request") else "faq/search.html"
     )
@@ -56,23 +65,15 @@ def item_page(request: HttpRequest, kind: str, pk: int) -> HttpResponse:
     return render(request, "faq/item.html", {"item": item, "related": related})
 
 
-def _with_related(found: SearchResponse) -> list[tuple[SearchResult, list[Similar]]]:
+def _with_related(
+    found: SearchResponse, content: offline.Content
+) -> list[tuple[SearchResult, list[Similar]]]:
     """Each result with a few FAQs like it (FAQ results only): one batched lookup
-    for the whole page."""
+    for the whole page; none from this host's copy (the database away)."""
+    if content is not offline.DATABASE:
+        return [(result, []) for result in found.results]
     faq_ids = [r.id for r in found.results if r.kind == "faq"]
     related = related_questions(faq_ids=faq_ids)
     return [
         (r, related.get(r.id, []) if r.kind == "faq" else []) for r in found.results
     ]
-
-
-def _categories() -> list[str]:
-    names = set(
-        Faq.objects.exclude(category="").values_list("category", flat=True).distinct()
-    )
-    names |= set(
-        Document.objects.exclude(category="")
-        .values_list("category", flat=True)
-        .distinct()
-    )
-    return sorted(names)

@@ -419,6 +419,9 @@ INDEX_FEED_REBUILD_ABOVE = envint("INDEX_FEED_REBUILD_ABOVE", 200_000)
 # How long an id skipped by the feed (a transaction not yet committed) is waited for.
 INDEX_FEED_GAP_SECONDS = envfloat("INDEX_FEED_GAP_SECONDS", 900.0)
 INDEX_FEED_KEEP_SECONDS = envfloat("INDEX_FEED_KEEP_SECONDS", 7 * 24 * 3600.0)
+# A following host answers searches from its copy of the content while the database
+# cannot be reached, and tries the database again after this long (faq.offline).
+OFFLINE_RETRY_SECONDS = envfloat("OFFLINE_RETRY_SECONDS", 5.0)
 
 # --- A remote embeddings provider (EMBEDDINGS_BACKEND=openai) ------------------------
 # Any OpenAI-compatible /v1 (OpenAI, OpenRouter, AI/ML API, TEI, another instance).
