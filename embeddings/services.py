@@ -316,6 +316,11 @@ def _embedding_batches(chunks: list[Chunk]) -> Iterator[list[Chunk]]:
         yield healthy[start : start + step]
 
 
+EMBEDDED_FIELDS = [
+    "vector", "model_name", "next_vector", "status", "last_error", "updated_at"
+]  # fmt: skip
+
+
 def _embed_batch(chunks: list[Chunk], encoder: Encoder | None) -> None:
     """Encode and store a batch: each chunk by its partition's model, and by the
     model of the partition's next generation too while there is one."""
@@ -351,12 +356,7 @@ def _embed_batch(chunks: list[Chunk], encoder: Encoder | None) -> None:
                 chunk.status = Chunk.Status.EMBEDDED
                 chunk.last_error = ""
                 chunk.updated_at = now
-            Chunk.objects.bulk_update(
-                chunks,
-                ["vector", "model_name", "next_vector", "status", "last_error"]
-                + ["updated_at"],
-                batch_size=500,
-            )
+            Chunk.objects.bulk_update(chunks, EMBEDDED_FIELDS, batch_size=500)
             feed_add((chunk.partition, chunk.pk) for chunk in chunks)
             if settings.VECTOR_BACKEND == "pgvector":  # the vectors every host searches
                 _pg_store(chunks)

@@ -87,14 +87,16 @@ def copy_update(partition: str, chunk_ids: set[int] | None) -> None:
             db.execute("DELETE FROM items WHERE partition = ?", [partition])
             sources = None
         else:
-            ids = sorted(chunk_ids)
-            marks = ", ".join("?" * len(ids))
-            sources = set(
-                db.execute(
-                    f"SELECT label, source_id FROM chunks WHERE id IN ({marks})", ids
+            sources = set()
+            for ids in _batches(sorted(chunk_ids)):
+                marks = ", ".join("?" * len(ids))
+                sources |= set(
+                    db.execute(
+                        f"SELECT label, source_id FROM chunks WHERE id IN ({marks})",
+                        ids,
+                    )
                 )
-            )
-            db.execute(f"DELETE FROM chunks WHERE id IN ({marks})", ids)
+                db.execute(f"DELETE FROM chunks WHERE id IN ({marks})", ids)
             sources |= {(label, source_id) for _, label, source_id, _, _ in rows}
         db.executemany(
             "INSERT INTO chunks VALUES (?, ?, ?, ?, ?, ?)",
@@ -164,8 +166,10 @@ def copy_check(partitions: list[str]) -> None:
         stored = set(
             Chunk.objects.filter(partition=partition).values_list("pk", flat=True)
         )
-        if stored ^ copied:
-            copy_update(partition, stored ^ copied)
+        if stored ^ copied:  # all of it again when the copy has none, or far off
+            differ = stored ^ copied
+            whole = not copied or len(differ) > len(stored) // 2
+            copy_update(partition, None if whole else differ)
         with _copy(write=True) as db:
             db.execute("DELETE FROM items WHERE partition = ?", [partition])
             _items_copy(db, partition, None)
@@ -185,6 +189,12 @@ def on_replica_checked(sender: Any, *, partitions: list[str], **_: Any) -> None:
         copy_check(partitions)
     except (sqlite3.Error, OSError) as error:
         logger.error("offline copy not checked: %s", error)
+
+
+def _batches(ids: list[int], size: int = 900) -> Iterator[list[int]]:
+    """Ids a statement at a time: SQLite takes a bounded number of parameters."""
+    for start in range(0, len(ids), size):
+        yield ids[start : start + size]
 
 
 def _row(instance: Any, fields: list[str] | None = None) -> str:
