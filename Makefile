@@ -30,8 +30,9 @@ $(STAMP): pyproject.toml
 $(STATIC): $(STAMP) $(shell find static -type f)
 	$(PY) manage.py collectstatic --noinput -v 0
 
-browser:  ## install Debian's chromium for the browser tests, if missing
+browser:  ## install Debian's chromium and axe-core (npm) for the browser tests, if missing
 	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
+	@test -f node_modules/axe-core/axe.min.js || npm install --no-save --no-package-lock --silent axe-core@4.14.1
 
 migrate: install  ## create or update the database (and build the encoder's ONNX files)
 	$(PY) manage.py migrate --no-input -v 0

@@ -9,6 +9,7 @@ from ninja.decorators import decorate_view
 
 from faq import jobs, schemas, selectors, services, similar, uploads
 from faq.auth import ApiKeyAuth, api_key
+from faq.exceptions import ApplicationError
 from faq.exports import export_response
 from faq.models import Collection, Document, Faq, Item
 from faq.search import SearchQuery, search
@@ -64,13 +65,20 @@ def _check(
 def search_items(
     request: HttpRequest, params: Query[schemas.SearchParams]
 ) -> dict[str, Any]:
-    found = search(SearchQuery(**params.dict(exclude_none=True)))
+    asked = params.dict(exclude_none=True)
+    if (page := asked.pop("page", None)) is not None:
+        if params.offset:
+            raise ApplicationError("Give page or offset, not both.")
+        asked["offset"] = (page - 1) * params.k
+    found = search(SearchQuery(**asked))
     return {
         "query": found.query.q,
         "mode": found.query.mode,
         "fusion": found.query.fusion if found.query.mode == "hybrid" else None,
         "took_ms": round(found.took_ms, 2),
         "confident": found.confident,
+        "total": found.total,
+        "offset": found.query.offset,
         "results": [
             {**r.__dict__, "snippet_html": highlight(r.snippet, found.terms)}
             for r in found.results

@@ -6,6 +6,8 @@ from django.conf import settings
 from faq.exceptions import ApplicationError
 from faq.models import Collection
 
+PAGE_SIZE = 10  # results a page of the search page shows
+
 
 class SearchForm(forms.Form):
     q = forms.CharField(required=False, max_length=2000, label="Question")
@@ -30,6 +32,18 @@ class SearchForm(forms.Form):
     min_score = forms.FloatField(
         required=False, min_value=-1, max_value=1, label="Minimum score"
     )
+    page = forms.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=settings.SEARCH_MAX_OFFSET // PAGE_SIZE + 1,
+        widget=forms.HiddenInput,
+    )
+
+    def query(self) -> dict[str, Any]:
+        """The cleaned form as ``SearchQuery``'s fields: a page is an offset."""
+        asked = dict(self.cleaned_data)
+        asked["offset"] = ((asked.pop("page") or 1) - 1) * PAGE_SIZE
+        return asked
 
     def __init__(
         self,

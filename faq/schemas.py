@@ -80,6 +80,18 @@ class SearchParams(Schema):
     k: int = Field(
         10, ge=1, le=settings.SEARCH_MAX_RESULTS, description="How many results."
     )
+    offset: int = Field(
+        0,
+        ge=0,
+        le=settings.SEARCH_MAX_OFFSET,
+        description="Results to skip: the next page starts at offset + k.",
+    )
+    page: int | None = Field(
+        None,
+        ge=1,
+        le=settings.SEARCH_MAX_OFFSET // 10 + 1,
+        description="The page of k results (1 is the first), instead of an offset.",
+    )
     min_score: float | None = Field(
         None,
         ge=-1,
@@ -141,6 +153,12 @@ class SearchOut(Schema):
         ...,
         description="Does the best result clear the collection's confidence threshold?",
     )
+    total: int = Field(
+        ...,
+        description="Results to page through: the items among the nearest chunks "
+        "each leg was asked for (SEARCH_CANDIDATES, more for a deep page).",
+    )
+    offset: int = Field(..., description="Results skipped before these.")
     results: list[SearchHit]
 
 

@@ -42,6 +42,7 @@ class SearchQuery:
     kind: str | None = None
     category: str | None = None
     k: int = 10
+    offset: int = 0  # results skipped: a page's first is offset + 1
     min_score: float | None = None
     mode: str = ""  # empty: settings.SEARCH_MODE
     fusion: str = ""  # empty: settings.SEARCH_FUSION
@@ -77,6 +78,7 @@ class SearchResponse:
     results: list[SearchResult]
     took_ms: float
     terms: list[str]  # the query's analysed terms, for highlighting
+    total: int = 0  # results to page through (see _search_grouped)
 
     @property
     def confident(self) -> bool:
@@ -94,7 +96,7 @@ def search(query: SearchQuery) -> SearchResponse:
     started = time.perf_counter()
     query = search_validate(query)
     try:
-        results = offline.read(lambda content: _search(query, content))
+        results, total = offline.read(lambda content: _search(query, content))
     except ModelUnavailable as error:  # a host's index of a model it cannot load
         raise Conflict(str(error)) from error
     except EncoderUnavailable as error:
@@ -104,7 +106,7 @@ def search(query: SearchQuery) -> SearchResponse:
         ) from error
     took = (time.perf_counter() - started) * 1000
     SEARCHES.labels(query.mode).inc()
-    return SearchResponse(query, results, took, query_terms(query.q))
+    return SearchResponse(query, results, took, query_terms(query.q), total)
 
 
 def search_validate(query: SearchQuery) -> SearchQuery:
@@ -117,6 +119,11 @@ def search_validate(query: SearchQuery) -> SearchQuery:
     if not 1 <= query.k <= settings.SEARCH_MAX_RESULTS:
         raise ApplicationError(
             f"k must be between 1 and {settings.SEARCH_MAX_RESULTS}."
+        )
+    if not 0 <= query.offset <= settings.SEARCH_MAX_OFFSET:
+        raise ApplicationError(
+            f"offset must be between 0 and {settings.SEARCH_MAX_OFFSET}: deeper "
+            "than that, ask a narrower question."
         )
     if query.min_score is not None and not -1 <= query.min_score <= 1:
         raise ApplicationError(
@@ -139,7 +146,7 @@ def search_validate(query: SearchQuery) -> SearchQuery:
     return replace(query, q=q, mode=mode, fusion=fusion, weight=weight)
 
 
-def _search(query: SearchQuery, content: Content) -> list[SearchResult]:
+def _search(query: SearchQuery, content: Content) -> tuple[list[SearchResult], int]:
     collections = content.collections(query.collection)
     collections_check_model(collections)
     return _search_grouped(query, collections, content)
@@ -167,22 +174,27 @@ def collections_check_model(collections: list[Collection]) -> None:
 
 def _search_grouped(
     query: SearchQuery, collections: list[Collection], content: Content
-) -> list[SearchResult]:
-    """Ask each leg for more chunks until ``k`` items pass the filters, the
-    indexes run out or ``SEARCH_MAX_CANDIDATES`` were asked for: filters that
-    reject nearly everything cost a bounded search, not a scan of the index."""
+) -> tuple[list[SearchResult], int]:
+    """The page of results (``offset``, ``k``), and how many there are in all.
+
+    Each leg asks for more chunks until the page's last item passes the filters,
+    the indexes run out or ``SEARCH_MAX_CANDIDATES`` were asked for: filters that
+    reject nearly everything cost a bounded search, not a scan of the index. The
+    total counts the items among the chunks asked for (each leg's
+    ``SEARCH_CANDIDATES`` nearest, or more for a deep page or a strict filter)."""
     partitions = [c.partition for c in collections]
     legs = ("dense", "keyword") if query.mode == "hybrid" else (query.mode,)
-    fetch = max(query.k * 4, settings.SEARCH_CANDIDATES)
+    need = query.offset + query.k
+    fetch = max(need * 4, settings.SEARCH_CANDIDATES)
     most = min(
         max(fetch, settings.SEARCH_MAX_CANDIDATES),
         sum(partition_size(p) for p in partitions),
     )
     while True:
         hits = chunks_search(query.q, partitions=partitions, k=fetch, legs=legs)
-        results = _results(query, hits, collections, content)
-        if len(results) >= query.k or fetch >= most:
-            return results[: query.k]
+        results, total = _results(query, hits, collections, content, need)
+        if len(results) >= need or fetch >= most:
+            return results[query.offset : need], total
         fetch = min(fetch * 4, most)
 
 
@@ -191,7 +203,9 @@ def _results(
     hits: dict[str, list[ChunkHit]],
     collections: list[Collection],
     content: Content,
-) -> list[SearchResult]:
+    need: int,
+) -> tuple[list[SearchResult], int]:
+    """The first ``need`` results among the hits, and how many the hits hold."""
     # Each leg's hits are best first, so a source's first chunk is its best.
     best = {leg: _best_per_source(leg_hits) for leg, leg_hits in hits.items()}
     closest = _closest(best)
@@ -203,17 +217,22 @@ def _results(
         if query.min_score is not None and chunk.cosine < query.min_score:
             continue
         candidates.append((source, fused, chunk))
-    kept = _kept(query, candidates, collections, content)
+    # Indexed items are published ones: only a category, which the database
+    # knows, needs every candidate loaded to be counted.
+    kept = _kept(query, candidates, collections, content, need)
+    total = len(kept) if query.category else len(candidates)
+    kept = kept[:need]
     shown = content.chunks_shown(
         [chunk.chunk_id for (_, _, chunk), _ in kept], text=query.snippets
     )
     ranks = {leg: {s: r for r, s in enumerate(b, start=1)} for leg, b in best.items()}
-    return [
+    results = [
         _result(
             query, item, chunk, fused, shown.get(chunk.chunk_id, ("", "")), best, ranks
         )
         for (_, fused, chunk), item in kept
     ]
+    return results, max(total, len(results))
 
 
 def _kept(
@@ -221,19 +240,23 @@ def _kept(
     candidates: list[tuple[SourceKey, Fused, ChunkHit]],
     collections: list[Collection],
     content: Content,
+    need: int,
 ) -> list[tuple[tuple[SourceKey, Fused, ChunkHit], Item]]:
-    """The first ``k`` candidates that pass the filters (published, category),
-    loaded whole. The database filters while it loads: the best ``k`` first, one
-    query per kind, and only if some fail, the next ones, twice as many each time."""
+    """The first ``need`` candidates that pass the filters (published, category),
+    loaded whole (all of them with a category, to count them). The database
+    filters while it loads: the best ``need`` first, one query per kind, and only
+    if some fail, the next ones, twice as many each time."""
+    if query.category:
+        need = len(candidates)
     kept: list[tuple[tuple[SourceKey, Fused, ChunkHit], Item]] = []
-    start, size = 0, query.k
-    while len(kept) < query.k and start < len(candidates):
+    start, size = 0, need
+    while len(kept) < need and start < len(candidates):
         batch = candidates[start : start + size]
         sources = [source for source, _, _ in batch]
         items = _items(query, sources, collections, content)
         kept += [(c, items[c[0]]) for c in batch if c[0] in items]
         start, size = start + size, size * 2
-    return kept[: query.k]
+    return kept
 
 
 def _best_per_source(hits: list[ChunkHit]) -> dict[SourceKey, ChunkHit]:

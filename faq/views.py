@@ -6,7 +6,7 @@ from django.shortcuts import get_object_or_404, render
 
 from faq import offline
 from faq.exceptions import ApplicationError
-from faq.forms import SearchForm
+from faq.forms import PAGE_SIZE, SearchForm
 from faq.models import ITEMS
 from faq.search import SearchQuery, SearchResponse, SearchResult, search
 from faq.searchlog import search_log_record
@@ -26,12 +26,13 @@ def search_page(request: HttpRequest) -> HttpResponse:
     if form.is_valid() and form.cleaned_data["q"].strip():
         try:
             client_check(request, "search", what="searches")
-            found = search(SearchQuery(**form.cleaned_data))
+            found = search(SearchQuery(**form.query()))
         except ApplicationError as error:
             form.add_error(None, error.message)
             status = error.status
         else:
             context["found"] = found
+            context["pages"] = _pages(request, found)
             context["rows"] = offline.read(
                 lambda content: _with_related(found, content)
             )
@@ -77,3 +78,23 @@ def _with_related(
     return [
         (r, related.get(r.id, []) if r.kind == "faq" else []) for r in found.results
     ]
+
+
+def _pages(request: HttpRequest, found: SearchResponse) -> dict[str, object]:
+    """Where this page starts and ends among the results, and the links to the
+    pages before and after it (plain links: they work without JavaScript)."""
+    first = found.query.offset + 1
+    last = found.query.offset + len(found.results)
+    page = found.query.offset // PAGE_SIZE + 1
+
+    def link(number: int) -> str:
+        asked = request.GET.copy()
+        asked["page"] = str(number)
+        return f"?{asked.urlencode()}"
+
+    return {
+        "first": first,
+        "last": last,
+        "previous": link(page - 1) if page > 1 else "",
+        "next": link(page + 1) if last < found.total else "",
+    }

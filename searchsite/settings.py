@@ -531,6 +531,7 @@ SEARCH_LOG_BACKGROUND = envbool("SEARCH_LOG_BACKGROUND", True)
 # --- Search -------------------------------------------------------------------
 SEARCH_MAX_QUERY_LENGTH = envint("SEARCH_MAX_QUERY_LENGTH", 500)
 SEARCH_MAX_RESULTS = envint("SEARCH_MAX_RESULTS", 100)
+SEARCH_MAX_OFFSET = envint("SEARCH_MAX_OFFSET", 500)  # results a page may skip
 SEARCH_MODE = os.environ.get("SEARCH_MODE", "hybrid")
 SEARCH_FUSION = os.environ.get("SEARCH_FUSION", "boost")
 # The keyword leg's weight in hybrid fusion (for boost: the most its bonus adds).

@@ -1,0 +1,103 @@
+"""The search page for everyone: axe-core finds nothing serious or critical on the
+search and answer pages, it fits a phone's width, and it works without JavaScript.
+
+axe-core comes from npm (``make browser`` installs it into ``node_modules``); the
+pages' Content Security Policy would refuse it as an injected script, so these
+pages are opened in a context that bypasses it (the policy itself has its own
+test in test_search_page.py)."""
+
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+
+from faq.models import Faq, item_url
+from tests.e2e.conftest import CHROMIUM, FLAGS
+
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.slow,
+    pytest.mark.django_db(transaction=True),
+]
+ROOT = Path(__file__).resolve().parents[2]
+AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
+DEMO = ROOT / "faq" / "demo" / "webapps.jsonl"
+
+
+@pytest.fixture
+def browser(monkeypatch):
+    from playwright.sync_api import sync_playwright
+
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def demo(db):
+    call_command("import_content", str(DEMO), "--collection", "webapps")
+
+
+def serious(page) -> list[str]:  # type: ignore[no-untyped-def]
+    """axe-core's serious and critical violations on the page, as lines to read."""
+    assert AXE.exists(), "axe-core is missing: make browser installs it"
+    page.add_script_tag(path=str(AXE))
+    found = page.evaluate("async () => (await axe.run(document)).violations")
+    return [
+        f"{v['impact']}: {v['id']}: {v['help']} ({len(v['nodes'])}: "
+        f"{v['nodes'][0]['target']})"
+        for v in found
+        if v["impact"] in ("serious", "critical")
+    ]
+
+
+def test_axe_finds_nothing_serious_on_the_search_and_answer_pages(
+    live_server, browser, demo
+):
+    page = browser.new_context(bypass_csp=True).new_page()
+    page.goto(live_server.url + "/")
+    assert serious(page) == []
+    page.goto(live_server.url + "/?q=cross+out+words+in+a+github+comment")
+    page.wait_for_selector(".result")
+    assert page.locator("h1").count() == 1
+    assert serious(page) == []
+    page.goto(live_server.url + "/?q=zzzz+qqqq+xxxx&min_score=0.99")  # nothing found
+    assert serious(page) == []
+    page.goto(live_server.url + "/?q=email&page=2")  # a second page
+    page.wait_for_selector(".pages")
+    assert serious(page) == []
+    faq = Faq.objects.filter(published=True).first()  # an answer page of its own
+    page.goto(live_server.url + item_url("faq", faq.pk))
+    page.wait_for_selector("article.item")
+    assert page.locator("h1").count() == 1
+    assert serious(page) == []
+
+
+def test_the_page_fits_a_phone(live_server, browser, demo, tmp_path):
+    page = browser.new_page(viewport={"width": 390, "height": 844}, is_mobile=True)
+    page.goto(live_server.url + "/?q=how+do+I+save+all+my+emails")
+    page.wait_for_selector(".result")
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 390, f"the page scrolls sideways: {width} px wide"
+    box = page.locator(".result").first.bounding_box()
+    assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 390
+    page.screenshot(path=str(tmp_path / "phone.png"), full_page=True)
+
+
+def test_search_filters_and_pages_work_without_javascript(live_server, browser, demo):
+    page = browser.new_context(java_script_enabled=False).new_page()
+    page.goto(live_server.url + "/")
+    page.get_by_label("Question").fill("email")
+    page.get_by_label("Kind").select_option("faq")
+    page.get_by_role("button", name="Search").click()
+    page.wait_for_selector(".result")
+    assert "kind=faq" in page.url
+    assert page.locator(".result .badge").first.inner_text() == "FAQ"
+    first = page.locator(".result h2").first.inner_text()
+    page.get_by_role("link", name="Next →").click()
+    page.wait_for_selector(".result")
+    assert "page=2" in page.url and "kind=faq" in page.url
+    assert page.locator(".result h2").first.inner_text() != first
+    assert page.get_by_role("link", name="← Previous").count() == 1
