@@ -79,6 +79,7 @@ def search_items(
         "confident": found.confident,
         "total": found.total,
         "offset": found.query.offset,
+        "contact_url": found.contact_url,
         "results": [
             {**r.__dict__, "snippet_html": highlight(r.snippet, found.terms)}
             for r in found.results

@@ -16,6 +16,13 @@ class Collection(models.Model):
     name = models.CharField(max_length=200)
     slug = models.SlugField(max_length=100, unique=True)
     description = models.TextField(blank=True)
+    contact_url = models.CharField(
+        max_length=500,
+        blank=True,
+        validators=[web_url],
+        help_text="A web page where visitors can ask when no answer is a confident "
+        "one (a contact form): the search page links to it.",
+    )
     confidence_threshold = models.FloatField(
         default=0.45,
         help_text="Below this cosine similarity the best answer is not a confident "

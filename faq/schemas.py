@@ -159,6 +159,11 @@ class SearchOut(Schema):
         "each leg was asked for (SEARCH_CANDIDATES, more for a deep page).",
     )
     offset: int = Field(..., description="Results skipped before these.")
+    contact_url: str | None = Field(
+        ...,
+        description="With no confident answer: where to ask (the collection's "
+        "contact page), if it has one.",
+    )
     results: list[SearchHit]
 
 
@@ -173,12 +178,14 @@ class CollectionIn(Body):
     name: str = Field(..., min_length=1, max_length=200, pattern=NO_NUL)
     slug: str = Field(..., pattern=SLUG, max_length=100)
     description: str = Field("", max_length=10_000, pattern=NO_NUL)
+    contact_url: Url = ""
 
 
 class CollectionOut(Schema):
     slug: str
     name: str
     description: str
+    contact_url: str
 
 
 class FaqIn(Body):

@@ -79,6 +79,17 @@ class SearchResponse:
     took_ms: float
     terms: list[str]  # the query's analysed terms, for highlighting
     total: int = 0  # results to page through (see _search_grouped)
+    collection: Collection | None = None  # the one searched, if one was named
+
+    @property
+    def contact_url(self) -> str | None:
+        """With no confident answer, where to ask: the contact page of the
+        collection searched, or else of the best result's."""
+        if self.confident:
+            return None
+        searched = [self.collection] if self.collection else []
+        best = [self.results[0].item.collection] if self.results else []
+        return next((c.contact_url for c in searched + best if c.contact_url), None)
 
     @property
     def confident(self) -> bool:
@@ -96,7 +107,9 @@ def search(query: SearchQuery) -> SearchResponse:
     started = time.perf_counter()
     query = search_validate(query)
     try:
-        results, total = offline.read(lambda content: _search(query, content))
+        results, total, collections = offline.read(
+            lambda content: _search(query, content)
+        )
     except ModelUnavailable as error:  # a host's index of a model it cannot load
         raise Conflict(str(error)) from error
     except EncoderUnavailable as error:
@@ -106,7 +119,9 @@ def search(query: SearchQuery) -> SearchResponse:
         ) from error
     took = (time.perf_counter() - started) * 1000
     SEARCHES.labels(query.mode).inc()
-    return SearchResponse(query, results, took, query_terms(query.q), total)
+    named = collections[0] if query.collection else None
+    terms = query_terms(query.q)
+    return SearchResponse(query, results, took, terms, total, named)
 
 
 def search_validate(query: SearchQuery) -> SearchQuery:
@@ -146,10 +161,12 @@ def search_validate(query: SearchQuery) -> SearchQuery:
     return replace(query, q=q, mode=mode, fusion=fusion, weight=weight)
 
 
-def _search(query: SearchQuery, content: Content) -> tuple[list[SearchResult], int]:
+def _search(
+    query: SearchQuery, content: Content
+) -> tuple[list[SearchResult], int, list[Collection]]:
     collections = content.collections(query.collection)
     collections_check_model(collections)
-    return _search_grouped(query, collections, content)
+    return *_search_grouped(query, collections, content), collections
 
 
 def collections_check_model(collections: list[Collection]) -> None:

@@ -22,10 +22,14 @@ def collection_get_or_create(*, slug: str, name: str = "") -> Collection:
     return collection
 
 
-def collection_create(*, slug: str, name: str, description: str = "") -> Collection:
+def collection_create(
+    *, slug: str, name: str, description: str = "", contact_url: str = ""
+) -> Collection:
     if Collection.objects.filter(slug=slug).exists():
         raise Conflict(f"A collection {slug!r} exists already.")
-    return Collection.objects.create(slug=slug, name=name, description=description)
+    return Collection.objects.create(
+        slug=slug, name=name, description=description, contact_url=contact_url
+    )
 
 
 @transaction.atomic
