@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from django.core.management import call_command
 
-from faq.models import Faq, item_url
+from faq.models import Collection, Faq, item_url
 from tests.e2e.conftest import CHROMIUM, FLAGS
 
 pytestmark = [
@@ -101,3 +101,35 @@ def test_search_filters_and_pages_work_without_javascript(live_server, browser, 
     assert "page=2" in page.url and "kind=faq" in page.url
     assert page.locator(".result h2").first.inner_text() != first
     assert page.get_by_role("link", name="← Previous").count() == 1
+
+
+def test_arrow_keys_move_through_the_results_and_long_answers_fold(
+    live_server, browser, demo
+):
+    from playwright.sync_api import expect
+
+    long = " ".join(["Open Settings, then Privacy, then choose who sees it."] * 12)
+    Faq.objects.create(
+        collection=Collection.objects.get(slug="webapps"),
+        question="Who can see my profile photo?",
+        answer=long,
+    )
+    page = browser.new_page()
+    page.goto(live_server.url + "/?q=who+can+see+my+profile+photo")
+    page.wait_for_selector(".result")
+    links = page.locator(".result h2 a")
+    page.locator("#id_q").focus()
+    page.keyboard.press("ArrowDown")
+    expect(links.nth(0)).to_be_focused()
+    page.keyboard.press("ArrowDown")
+    expect(links.nth(1)).to_be_focused()
+    page.keyboard.press("ArrowUp")
+    page.keyboard.press("ArrowUp")
+    expect(page.locator("#id_q")).to_be_focused()
+
+    folded = page.locator(".result").first.locator("details.long")
+    expect(folded.locator(".more")).to_be_visible()
+    expect(folded.locator("div")).to_be_hidden()  # the whole answer, folded
+    folded.locator("summary").click()
+    expect(folded.locator("div")).to_be_visible()
+    expect(folded.locator(".less")).to_be_visible()

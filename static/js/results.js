@@ -1,0 +1,14 @@
+// Keyboard through the results: ArrowDown from the question (or a result) moves to
+// the next result's link, ArrowUp to the one before (from the first: the question).
+// Without this file, Tab goes through the same links.
+document.addEventListener("keydown", (event) => {
+  if (event.key !== "ArrowDown" && event.key !== "ArrowUp") return;
+  const question = document.getElementById("id_q");
+  const links = [...document.querySelectorAll("#results .result h2 a")];
+  const at = links.indexOf(document.activeElement);
+  if (document.activeElement !== question && at < 0) return;
+  const next = event.key === "ArrowDown" ? at + 1 : at - 1;
+  if (next >= links.length) return;
+  event.preventDefault();
+  (next < 0 ? question : links[next]).focus();
+});
