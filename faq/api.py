@@ -9,11 +9,11 @@ from ninja.decorators import decorate_view
 
 from faq import jobs, schemas, selectors, services, similar, uploads
 from faq.auth import ApiKeyAuth, api_key
-from faq.exceptions import ApplicationError
 from faq.exports import export_response
 from faq.models import Collection, Document, Faq, Item
 from faq.search import SearchQuery, search
 from faq.snippets import highlight
+from faq.suggestions import suggestions
 from faq.throttles import ClientThrottle, host_slot, public_body, upload_body
 
 router = Router(tags=["search"])
@@ -65,12 +65,7 @@ def _check(
 def search_items(
     request: HttpRequest, params: Query[schemas.SearchParams]
 ) -> dict[str, Any]:
-    asked = params.dict(exclude_none=True)
-    if (page := asked.pop("page", None)) is not None:
-        if params.offset:
-            raise ApplicationError("Give page or offset, not both.")
-        asked["offset"] = (page - 1) * params.k
-    found = search(SearchQuery(**asked))
+    found = search(SearchQuery(**params.dict(exclude_none=True)))
     return {
         "query": found.query.q,
         "mode": found.query.mode,
@@ -85,6 +80,18 @@ def search_items(
             for r in found.results
         ],
     }
+
+
+@router.get(
+    "/suggest",
+    response={200: schemas.SuggestOut, **PUBLIC, 404: schemas.Error},
+    throttle=searches,
+)
+def suggest(request: HttpRequest, params: Query[schemas.SuggestParams]) -> Any:
+    """Questions to suggest as the visitor types: searches others made that found a
+    confident answer, the most asked first, then FAQ questions containing the text."""
+    found = suggestions(params.q, collection=params.collection, k=params.k)
+    return {"suggestions": [s.__dict__ for s in found]}
 
 
 @router.post(

@@ -2,6 +2,7 @@ from typing import Any, cast
 
 from django import forms
 from django.conf import settings
+from django.urls import reverse
 
 from faq.exceptions import ApplicationError
 from faq.models import Collection
@@ -60,6 +61,16 @@ class SearchForm(forms.Form):
             maxlength=settings.SEARCH_MAX_QUERY_LENGTH,
             autofocus=True,
             placeholder="Ask a question…",
+            # Suggestions as one types (htmx fills the datalist; without it, none).
+            list="suggestions",
+            autocomplete="off",
+            **{
+                "hx-get": reverse("faq:suggest"),
+                "hx-trigger": "input changed delay:200ms",
+                "hx-target": "#suggestions",
+                "hx-include": "[name=collection]",
+                "hx-sync": "this:replace",
+            },
         )
 
     def _choices(self, name: str, choices: list[tuple[str, str]]) -> None:

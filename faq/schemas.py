@@ -84,13 +84,7 @@ class SearchParams(Schema):
         0,
         ge=0,
         le=settings.SEARCH_MAX_OFFSET,
-        description="Results to skip: the next page starts at offset + k.",
-    )
-    page: int | None = Field(
-        None,
-        ge=1,
-        le=settings.SEARCH_MAX_OFFSET // 10 + 1,
-        description="The page of k results (1 is the first), instead of an offset.",
+        description="Results to skip: page n of k results starts at (n - 1) * k.",
     )
     min_score: float | None = Field(
         None,
@@ -109,6 +103,33 @@ class SearchParams(Schema):
         None, ge=0, le=1, description="The keyword leg's weight in hybrid fusion."
     )
     explain: bool = Field(False, description="Say how each fused score was computed.")
+
+
+class SuggestParams(Schema):
+    q: str = Field(
+        ...,
+        max_length=settings.SEARCH_MAX_QUERY_LENGTH,
+        pattern=NO_NUL,
+        description="What the visitor typed so far (nothing is suggested under 2 "
+        "characters).",
+    )
+    collection: str | None = Field(
+        None, pattern=NO_NUL, max_length=100, description="A collection's slug."
+    )
+    k: int = Field(8, ge=1, le=20, description="How many suggestions at most.")
+
+
+class Suggestion(Schema):
+    text: str
+    source: Literal["query", "question"] = Field(
+        ...,
+        description="query: others searched it and found a confident answer; "
+        "question: one of the collection's FAQ questions.",
+    )
+
+
+class SuggestOut(Schema):
+    suggestions: list[Suggestion]
 
 
 class SearchHit(BaseModel):

@@ -5,5 +5,6 @@ from faq import views
 app_name = "faq"
 urlpatterns = [
     path("", views.search_page, name="search"),
+    path("suggest/", views.suggest_options, name="suggest"),
     path("<str:kind>/<int:pk>/", views.item_page, name="item"),
 ]

@@ -11,6 +11,7 @@ from faq.models import ITEMS
 from faq.search import SearchQuery, SearchResponse, SearchResult, search
 from faq.searchlog import search_log_record
 from faq.similar import Similar, related_questions, similar_items
+from faq.suggestions import suggestions
 from faq.throttles import client_check, client_wait, too_many
 
 
@@ -98,3 +99,18 @@ def _pages(request: HttpRequest, found: SearchResponse) -> dict[str, object]:
         "previous": link(page - 1) if page > 1 else "",
         "next": link(page + 1) if last < found.total else "",
     }
+
+
+def suggest_options(request: HttpRequest) -> HttpResponse:
+    """The suggestions for what was typed, as a datalist's options (htmx swaps them
+    in as the visitor types); counted against the visitor's searches."""
+    if wait := client_wait(request, "search"):
+        return too_many(request, wait, "suggestions")
+    try:
+        found = suggestions(
+            request.GET.get("q", "")[: settings.SEARCH_MAX_QUERY_LENGTH],
+            collection=request.GET.get("collection") or None,
+        )
+    except ApplicationError:  # an unknown collection: nothing to suggest
+        found = []
+    return render(request, "faq/_suggestions.html", {"suggestions": found})

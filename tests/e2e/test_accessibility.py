@@ -133,3 +133,15 @@ def test_arrow_keys_move_through_the_results_and_long_answers_fold(
     folded.locator("summary").click()
     expect(folded.locator("div")).to_be_visible()
     expect(folded.locator(".less")).to_be_visible()
+
+
+def test_questions_are_suggested_as_one_types(live_server, browser, demo):
+    from playwright.sync_api import expect
+
+    page = browser.new_page()
+    page.goto(live_server.url + "/")
+    page.get_by_label("Question").press_sequentially("gmail", delay=30)
+    options = page.locator("#suggestions option")
+    expect(options.first).to_be_attached()
+    texts = [options.nth(i).get_attribute("value") for i in range(options.count())]
+    assert texts and all("gmail" in (text or "").lower() for text in texts), texts
