@@ -74,6 +74,7 @@ def search_items(
         "confident": found.confident,
         "total": found.total,
         "offset": found.query.offset,
+        "facets": found.facets,
         "contact_url": found.contact_url,
         "results": [
             {**r.__dict__, "snippet_html": highlight(r.snippet, found.terms)}

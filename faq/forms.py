@@ -44,7 +44,19 @@ class SearchForm(forms.Form):
         """The cleaned form as ``SearchQuery``'s fields: a page is an offset."""
         asked = dict(self.cleaned_data)
         asked["offset"] = ((asked.pop("page") or 1) - 1) * PAGE_SIZE
+        asked["facets"] = True  # the filters show how many each would leave
         return asked
+
+    def counted(self, facets: dict[str, dict[str, int]]) -> None:
+        """Each kind's and category's option labelled with its results."""
+        for name in ("kind", "category"):
+            field = cast(forms.ChoiceField, self.fields[name])
+            counts = facets.get(name, {})
+            choices = cast(list[tuple[str, str]], field.choices)
+            field.choices = [
+                (value, f"{label} ({counts.get(value, 0)})" if value else label)
+                for value, label in choices
+            ]
 
     def __init__(
         self,

@@ -103,6 +103,11 @@ class SearchParams(Schema):
         None, ge=0, le=1, description="The keyword leg's weight in hybrid fusion."
     )
     explain: bool = Field(False, description="Say how each fused score was computed.")
+    facets: bool = Field(
+        False,
+        description="Count the results of each kind and category too (each counted "
+        "with the other filter applied, not its own).",
+    )
 
 
 class SuggestParams(Schema):
@@ -180,6 +185,9 @@ class SearchOut(Schema):
         "each leg was asked for (SEARCH_CANDIDATES, more for a deep page).",
     )
     offset: int = Field(..., description="Results skipped before these.")
+    facets: dict[str, dict[str, int]] | None = Field(
+        ..., description="With facets=true: {kind: {faq: n, ...}, category: {...}}."
+    )
     contact_url: str | None = Field(
         ...,
         description="With no confident answer: where to ask (the collection's "

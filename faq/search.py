@@ -49,6 +49,7 @@ class SearchQuery:
     weight: float | None = None  # the keyword leg's weight; None: the default
     explain: bool = False
     snippets: bool = True
+    facets: bool = False  # count the results of each kind and category too
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,7 @@ class SearchResponse:
     terms: list[str]  # the query's analysed terms, for highlighting
     total: int = 0  # results to page through (see _search_grouped)
     collection: Collection | None = None  # the one searched, if one was named
+    facets: dict[str, dict[str, int]] | None = None  # with query.facets: see _facets
 
     @property
     def contact_url(self) -> str | None:
@@ -107,9 +109,7 @@ def search(query: SearchQuery) -> SearchResponse:
     started = time.perf_counter()
     query = search_validate(query)
     try:
-        results, total, collections = offline.read(
-            lambda content: _search(query, content)
-        )
+        found, collections = offline.read(lambda content: _search(query, content))
     except ModelUnavailable as error:  # a host's index of a model it cannot load
         raise Conflict(str(error)) from error
     except EncoderUnavailable as error:
@@ -121,7 +121,9 @@ def search(query: SearchQuery) -> SearchResponse:
     SEARCHES.labels(query.mode).inc()
     named = collections[0] if query.collection else None
     terms = query_terms(query.q)
-    return SearchResponse(query, results, took, terms, total, named)
+    return SearchResponse(
+        query, found.results, took, terms, found.total, named, found.facets
+    )
 
 
 def search_validate(query: SearchQuery) -> SearchQuery:
@@ -161,12 +163,17 @@ def search_validate(query: SearchQuery) -> SearchQuery:
     return replace(query, q=q, mode=mode, fusion=fusion, weight=weight)
 
 
-def _search(
-    query: SearchQuery, content: Content
-) -> tuple[list[SearchResult], int, list[Collection]]:
+@dataclass(frozen=True)
+class Found:
+    results: list[SearchResult]
+    total: int
+    facets: dict[str, dict[str, int]] | None = None
+
+
+def _search(query: SearchQuery, content: Content) -> tuple[Found, list[Collection]]:
     collections = content.collections(query.collection)
     collections_check_model(collections)
-    return *_search_grouped(query, collections, content), collections
+    return _search_grouped(query, collections, content), collections
 
 
 def collections_check_model(collections: list[Collection]) -> None:
@@ -191,7 +198,7 @@ def collections_check_model(collections: list[Collection]) -> None:
 
 def _search_grouped(
     query: SearchQuery, collections: list[Collection], content: Content
-) -> tuple[list[SearchResult], int]:
+) -> Found:
     """The page of results (``offset``, ``k``), and how many there are in all.
 
     Each leg asks for more chunks until the page's last item passes the filters,
@@ -209,9 +216,9 @@ def _search_grouped(
     )
     while True:
         hits = chunks_search(query.q, partitions=partitions, k=fetch, legs=legs)
-        results, total = _results(query, hits, collections, content, need)
-        if len(results) >= need or fetch >= most:
-            return results[query.offset : need], total
+        found = _results(query, hits, collections, content, need)
+        if len(found.results) >= need or fetch >= most:
+            return replace(found, results=found.results[query.offset : need])
         fetch = min(fetch * 4, most)
 
 
@@ -221,19 +228,19 @@ def _results(
     collections: list[Collection],
     content: Content,
     need: int,
-) -> tuple[list[SearchResult], int]:
+) -> Found:
     """The first ``need`` results among the hits, and how many the hits hold."""
     # Each leg's hits are best first, so a source's first chunk is its best.
     best = {leg: _best_per_source(leg_hits) for leg, leg_hits in hits.items()}
     closest = _closest(best)
-    candidates = []
-    for source, fused in _rank(query, best, closest):
-        chunk = closest[source]
-        if query.kind and source[0] != KIND_LABELS[query.kind]:
-            continue
-        if query.min_score is not None and chunk.cosine < query.min_score:
-            continue
-        candidates.append((source, fused, chunk))
+    scored = [
+        (source, fused, closest[source])
+        for source, fused in _rank(query, best, closest)
+        if query.min_score is None or closest[source].cosine >= query.min_score
+    ]
+    kind = KIND_LABELS.get(query.kind or "")
+    candidates = [c for c in scored if kind is None or c[0][0] == kind]
+    facets = _facets(query, scored, collections, content) if query.facets else None
     # Indexed items are published ones: only a category, which the database
     # knows, needs every candidate loaded to be counted.
     kept = _kept(query, candidates, collections, content, need)
@@ -249,7 +256,32 @@ def _results(
         )
         for (_, fused, chunk), item in kept
     ]
-    return results, max(total, len(results))
+    return Found(results, max(total, len(results)), facets)
+
+
+def _facets(
+    query: SearchQuery,
+    scored: list[tuple[SourceKey, Fused, ChunkHit]],
+    collections: list[Collection],
+    content: Content,
+) -> dict[str, dict[str, int]]:
+    """How many results each kind and each category holds, each counted with the
+    other filter applied but not its own, so that the counts say where a switch
+    of that filter leads."""
+    every = replace(query, category=None)
+    items = _items(every, [source for source, _, _ in scored], collections, content)
+    kinds = {label: kind for kind, label in KIND_LABELS.items()}
+    by_kind: dict[str, int] = {}
+    by_category: dict[str, int] = {}
+    for source, _, _ in scored:
+        item, kind = items.get(source), kinds[source[0]]
+        if item is None:
+            continue
+        if not query.category or item.category == query.category:
+            by_kind[kind] = by_kind.get(kind, 0) + 1
+        if item.category and (not query.kind or kind == query.kind):
+            by_category[item.category] = by_category.get(item.category, 0) + 1
+    return {"kind": by_kind, "category": dict(sorted(by_category.items()))}
 
 
 def _kept(

@@ -34,6 +34,7 @@ def search_page(request: HttpRequest) -> HttpResponse:
         else:
             context["found"] = found
             context["pages"] = _pages(request, found)
+            form.counted(found.facets or {})
             context["rows"] = offline.read(
                 lambda content: _with_related(found, content)
             )

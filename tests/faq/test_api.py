@@ -35,6 +35,7 @@ def test_search_returns_ranked_results_with_every_score(make_faq):
         "confident": True,
         "total": 2,  # both FAQs are among the candidates: a page of one, of two
         "offset": 0,
+        "facets": None,  # not asked for
         "contact_url": None,  # a confident answer: nobody need be asked
     }
     faq = Faq.objects.get(question__startswith="How do I reset")

@@ -135,5 +135,5 @@ def test_the_search_page_is_answered_from_the_copy_too(
     assert page.status_code == 200
     html = page.content.decode()
     assert "How do I get a refund?" in html
-    assert '<option value="billing">billing</option>' in html  # the filter's choices
+    assert '<option value="billing">billing (1)</option>' in html  # and counts
     assert '<option value="help">Help</option>' in html

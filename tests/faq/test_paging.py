@@ -4,6 +4,8 @@ import pytest
 from django.test import Client
 from ninja.testing import TestClient
 
+from embeddings import services
+from faq.models import Faq
 from faq.search import SearchQuery, search
 from searchsite.api import api as site_api
 
@@ -60,3 +62,36 @@ def test_the_page_links_to_the_pages_before_and_after_without_javascript(faqs):
     assert "Results 21–25 of 25" in last
     assert 'rel="prev" href="?q=export+a+report&amp;page=2"' in last
     assert 'rel="next"' not in last
+
+
+def test_facets_count_each_kind_and_category_with_the_other_filter(make_faq):
+    from faq.models import Document
+
+    for n in range(4):
+        make_faq(f"Billing question {n}?", "An answer.", category="billing")
+    make_faq("Account question?", "An answer.", category="account")
+    Document.objects.create(
+        collection=Faq.objects.first().collection,
+        title="Billing guide",
+        body="All about billing questions.",
+        category="billing",
+    )
+    services.chunks_embed(services.pending_ids())
+    services.index_rebuild_all()
+    every = search(SearchQuery(q="billing question", facets=True))
+    assert every.facets == {
+        "kind": {"faq": 5, "document": 1},
+        "category": {"account": 1, "billing": 5},
+    }
+    # A filter leaves its own facet counted without it, the other one with it.
+    faqs = search(SearchQuery(q="billing question", kind="faq", facets=True))
+    assert faqs.facets == {
+        "kind": {"faq": 5, "document": 1},
+        "category": {"account": 1, "billing": 4},
+    }
+    billing = search(SearchQuery(q="billing question", category="billing", facets=True))
+    assert billing.facets["kind"] == {"faq": 4, "document": 1}
+    assert search(SearchQuery(q="billing question")).facets is None  # not asked
+    page = Client().get("/", {"q": "billing question", "kind": "faq"}).content.decode()
+    assert '<option value="billing">billing (4)</option>' in page
+    assert '<option value="document">Documents (1)</option>' in page
