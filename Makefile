@@ -10,7 +10,7 @@ PG_URL ?= postgres://postgres@127.0.0.1:5432/searchsite
 REDIS_TEST_URL ?= redis://127.0.0.1:6379/14
 STATIC := staticfiles/staticfiles.json
 
-.PHONY: help install browser migrate demo run worker test test-embedded test-services test-faults lint screenshot evaluate bench-deps bench-ingest bench-search bench-abuse bench-replica bench-pgvector clean
+.PHONY: help install browser migrate demo run worker test test-embedded test-services test-scifact test-faults lint screenshot evaluate bench-deps bench-ingest bench-search bench-abuse bench-replica bench-pgvector clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
@@ -60,11 +60,17 @@ SERVICES_ENV := $(TEST_ENV) DATABASE_URL=$(PG_URL) REDIS_URL=$(REDIS_TEST_URL) D
 SLOW_SUITES := tests/test_faults.py tests/test_hosts.py
 
 test: install browser  ## the whole suite: on PostgreSQL + Redis, and on the embedded default
-	$(MAKE) --no-print-directory -j3 --output-sync=target test-services test-faults test-embedded
+	$(MAKE) --no-print-directory -j4 --output-sync=target test-services test-scifact test-faults test-embedded
 
-test-services: install  ## the suite against PostgreSQL and Redis on this machine (but the fault and host suites)
+test-services: install  ## the suite against PostgreSQL and Redis on this machine (but the fault and host suites, and SciFact)
 	$(SERVICES_ENV) VAR_DIR=$(CURDIR)/var/test-services \
-		$(PY) -m pytest $(addprefix --ignore=,$(SLOW_SUITES)) $(PYTEST_ARGS)
+		$(PY) -m pytest $(addprefix --ignore=,$(SLOW_SUITES)) -m "not scifact" $(PYTEST_ARGS)
+
+# The full SciFact evaluation (minutes of embedding) beside the services pass, on a
+# database and a Redis database of its own.
+test-scifact: install  ## the SciFact evaluation against PostgreSQL and Redis (its published figures)
+	$(TEST_ENV) DATABASE_URL=$(PG_URL)_scifact REDIS_URL=redis://127.0.0.1:6379/13 DB_CONN_MAX_AGE=0 \
+		VAR_DIR=$(CURDIR)/var/test-scifact $(PY) -m pytest -p no:cacheprovider -m scifact $(PYTEST_ARGS)
 
 test-faults: install  ## the fault and many-host suites: PostgreSQL, Redis, gunicorn and Celery of their own
 	$(SERVICES_ENV) VAR_DIR=$(CURDIR)/var/test-faults \
