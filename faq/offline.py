@@ -29,7 +29,7 @@ from embeddings.index import store
 from embeddings.models import Chunk
 from embeddings.selectors import chunks_shown
 from faq.exceptions import NotFound
-from faq.models import ITEMS, Collection, Document, Item
+from faq.models import ITEMS, Collection, Document, Item, collection_of
 from faq.selectors import categories_used, collections_searched, items_published
 
 logger = logging.getLogger(__name__)
@@ -75,7 +75,7 @@ def _copy(*, write: bool = False) -> Iterator[sqlite3.Connection]:
 def copy_update(partition: str, chunk_ids: set[int] | None) -> None:
     """Bring the copy of the partition's chunks (those, or with None all of them)
     and of their items in step with the database, and every collection."""
-    if not partition.startswith("collection-"):  # see models.partition_of
+    if collection_of(partition) is None:
         return
     chunks = Chunk.objects.filter(partition=partition)
     if chunk_ids is not None:
@@ -84,7 +84,6 @@ def copy_update(partition: str, chunk_ids: set[int] | None) -> None:
     with _copy(write=True) as db:
         if chunk_ids is None:
             db.execute("DELETE FROM chunks WHERE partition = ?", [partition])
-            db.execute("DELETE FROM items WHERE partition = ?", [partition])
             sources = None
         else:
             sources = set()
@@ -109,8 +108,12 @@ def copy_update(partition: str, chunk_ids: set[int] | None) -> None:
 def _items_copy(
     db: sqlite3.Connection, partition: str, sources: set[tuple[str, int]] | None
 ) -> None:
-    """The published items of the partition among ``sources`` (None: all)."""
-    collection = int(partition.removeprefix("collection-"))
+    """The published items of the partition (a collection's) among ``sources``;
+    with None, all of them in place of those copied."""
+    collection = collection_of(partition)
+    assert collection is not None  # the callers copy collections' partitions only
+    if sources is None:
+        db.execute("DELETE FROM items WHERE partition = ?", [partition])
     for label, model in LABELS.items():
         items = model._default_manager.filter(collection_id=collection, published=True)
         if sources is not None:
@@ -154,7 +157,7 @@ def copy_check(partitions: list[str]) -> None:
                 db.execute("DELETE FROM items WHERE partition = ?", [partition])
         _collections_copy(db)
     for partition in partitions:
-        if not partition.startswith("collection-"):
+        if collection_of(partition) is None:
             continue
         with _copy(write=True) as db:
             copied = {
@@ -171,7 +174,6 @@ def copy_check(partitions: list[str]) -> None:
             whole = not copied or len(differ) > len(stored) // 2
             copy_update(partition, None if whole else differ)
         with _copy(write=True) as db:
-            db.execute("DELETE FROM items WHERE partition = ?", [partition])
             _items_copy(db, partition, None)
 
 

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from faq.exceptions import ApplicationError, Conflict, TooLarge
 from faq.importers import ImportReport, RowError, import_rows, parse_row
-from faq.models import ITEMS, ApiKey, Collection, Item
+from faq.models import ITEMS, ApiKey, Collection, Item, collection_of
 
 
 def collection_get_or_create(*, slug: str, name: str = "") -> Collection:
@@ -116,9 +116,9 @@ def api_key_record_usage(*, key_id: int, tokens: int) -> None:
 def collection_record_model(*, partition: str, model: str, dimension: int) -> None:
     """Record which model a collection's vectors came from (one UPDATE, a no-op
     when it is unchanged); the embeddings app has already refused mixing."""
-    if not partition.startswith("collection-"):  # see models.partition_of
+    if (collection := collection_of(partition)) is None:
         return
-    Collection.objects.filter(pk=int(partition.removeprefix("collection-"))).exclude(
+    Collection.objects.filter(pk=collection).exclude(
         embedding_model=model, embedding_dimension=dimension
     ).update(embedding_model=model, embedding_dimension=dimension)
 
