@@ -19,7 +19,7 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Protocol, TypeVar, cast
+from typing import Any, TypeVar, cast
 
 from django.conf import settings
 from django.core import serializers
@@ -213,13 +213,15 @@ T = TypeVar("T")
 _away_until = 0.0
 
 
-class Content(Protocol):
-    """What a search reads of the content besides the indexes: the database's
-    (``Database``), or this host's copy of it (``Copy``)."""
+class Content:
+    """What a search reads of the content besides the indexes: the database's;
+    ``Copy`` reads this host's copy of it instead."""
 
-    def collections(self, slug: str | None) -> list[Collection]: ...
+    def collections(self, slug: str | None) -> list[Collection]:
+        return collections_searched(slug)
 
-    def categories(self) -> list[str]: ...
+    def categories(self) -> list[str]:
+        return categories_used()
 
     def items(
         self,
@@ -228,11 +230,16 @@ class Content(Protocol):
         *,
         category: str | None = None,
         deferred: tuple[str, ...] = (),
-    ) -> list[Item]: ...
+    ) -> list[Item]:
+        return items_published(model, pks, category=category, deferred=deferred)
 
     def chunks_shown(
         self, chunk_ids: list[int], *, text: bool
-    ) -> dict[int, tuple[str, str]]: ...
+    ) -> dict[int, tuple[str, str]]:
+        return chunks_shown(chunk_ids, text=text)
+
+
+DATABASE = Content()
 
 
 def read(reading: Callable[[Content], T]) -> T:
@@ -267,34 +274,8 @@ def available() -> bool:
     return bool(settings.INDEX_FOLLOW) and path().exists()
 
 
-class Database:
-    def collections(self, slug: str | None) -> list[Collection]:
-        return collections_searched(slug)
-
-    def categories(self) -> list[str]:
-        return categories_used()
-
-    def items(
-        self,
-        model: type[Item],
-        pks: list[int],
-        *,
-        category: str | None = None,
-        deferred: tuple[str, ...] = (),
-    ) -> list[Item]:
-        return items_published(model, pks, category=category, deferred=deferred)
-
-    def chunks_shown(
-        self, chunk_ids: list[int], *, text: bool
-    ) -> dict[int, tuple[str, str]]:
-        return chunks_shown(chunk_ids, text=text)
-
-
-DATABASE = Database()
-
-
-class Copy:
-    """What a search reads of the content, from the copy (``faq.search.Content``)."""
+class Copy(Content):
+    """What a search reads of the content, from this host's copy."""
 
     def collections(self, slug: str | None) -> list[Collection]:
         with _copy() as db:
