@@ -240,10 +240,21 @@ def _results(
     ]
     kind = KIND_LABELS.get(query.kind or "")
     candidates = [c for c in scored if kind is None or c[0][0] == kind]
-    facets = _facets(query, scored, collections, content) if query.facets else None
-    # Indexed items are published ones: only a category, which the database
-    # knows, needs every candidate loaded to be counted.
-    kept = _kept(query, candidates, collections, content, need)
+    facets = None
+    if query.facets:  # every candidate loaded once: counted, then kept from it
+        every = replace(query, category=None)
+        items = _items(every, [source for source, _, _ in scored], collections, content)
+        facets = _facets(query, scored, items)
+        kept = [
+            (c, items[c[0]])
+            for c in candidates
+            if c[0] in items
+            and (not query.category or items[c[0]].category == query.category)
+        ]
+    else:
+        # Indexed items are published ones: only a category, which the database
+        # knows, needs every candidate loaded to be counted.
+        kept = _kept(query, candidates, collections, content, need)
     total = len(kept) if query.category else len(candidates)
     kept = kept[:need]
     shown = content.chunks_shown(
@@ -262,14 +273,12 @@ def _results(
 def _facets(
     query: SearchQuery,
     scored: list[tuple[SourceKey, Fused, ChunkHit]],
-    collections: list[Collection],
-    content: Content,
+    items: dict[SourceKey, Item],
 ) -> dict[str, dict[str, int]]:
-    """How many results each kind and each category holds, each counted with the
+    """How many results each kind and each category holds (of ``items``, the
+    scored candidates loaded whatever their category), each counted with the
     other filter applied but not its own, so that the counts say where a switch
     of that filter leads."""
-    every = replace(query, category=None)
-    items = _items(every, [source for source, _, _ in scored], collections, content)
     kinds = {label: kind for kind, label in KIND_LABELS.items()}
     by_kind: dict[str, int] = {}
     by_category: dict[str, int] = {}
