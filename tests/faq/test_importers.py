@@ -129,9 +129,9 @@ def test_dry_run_writes_nothing(tmp_path, capsys):
     [
         ("missing.jsonl", None, "cannot open"),
         (
-            "notes.docx",
+            "sheet.xlsx",
             b"PK\x03\x04",
-            "is a Word document; save it as PDF or HTML",
+            "is an Excel workbook; save it as CSV",
         ),
     ],
 )

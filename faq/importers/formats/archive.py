@@ -17,6 +17,7 @@ from pathlib import PurePosixPath
 from faq.importers.formats.base import (
     ArchiveRefused,
     Context,
+    Limits,
     Parsed,
     check_row_count,
     reason_of,
@@ -71,23 +72,27 @@ def _members(
     name: str, archive: zipfile.ZipFile, ctx: Context
 ) -> list[zipfile.ZipInfo]:
     """The members worth reading, once the archive's own numbers look safe."""
-    limits = ctx.limits
     entries = archive.infolist()
+    check_members(name, entries, ctx.limits)
+    return [info for info in entries if not _skipped(info)]
+
+
+def check_members(name: str, entries: list[zipfile.ZipInfo], limits: Limits) -> None:
+    """Refuse a ZIP (or a package such as .docx) by the numbers it declares: too
+    many members, an unsafe path, a bomb's compression ratio, too much in all."""
     if len(entries) > limits.max_zip_members:
         raise ArchiveRefused(
             f"{name}: holds {len(entries)} files, more than the limit of "
             f"{limits.max_zip_members}"
         )
-    members = [info for info in entries if not _skipped(info)]
-    for info in members:
+    for info in entries:
         _check_member(name, info, limits.max_zip_ratio)
-    declared = sum(info.file_size for info in members)
+    declared = sum(info.file_size for info in entries)
     if declared > limits.max_zip_total_bytes:
         raise ArchiveRefused(
             f"{name}: would unpack to {size(declared)}, more than the limit of "
             f"{size(limits.max_zip_total_bytes)}"
         )
-    return members
 
 
 def _skipped(info: zipfile.ZipInfo) -> bool:
@@ -106,6 +111,13 @@ def _check_member(name: str, info: zipfile.ZipInfo, max_ratio: int) -> None:
     if path.startswith("/") or ".." in path.split("/") or ":" in path.split("/")[0]:
         raise ArchiveRefused(
             f"{name}: holds a file with an unsafe path ({_printable(info.filename)!r})"
+        )
+    if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+        # bzip2 and LZMA unpack a whole compressed block at once: 100 MB from a
+        # hundred bytes, in memory, before any size is checked.
+        raise ArchiveRefused(
+            f"{name}: {_printable(info.filename)} is compressed with method "
+            f"{info.compress_type}; only stored or deflated files are unpacked"
         )
     compressed = max(info.compress_size, 1)
     if info.file_size > RATIO_FLOOR_BYTES and info.file_size > max_ratio * compressed:

@@ -88,6 +88,11 @@ def stem(name: str) -> str:
     return PurePosixPath(name).stem or name
 
 
+def why(error: Exception) -> str:
+    """A library's reason for failing, short enough to show."""
+    return str(error)[:200] or type(error).__name__
+
+
 def size(n: int) -> str:
     """Bytes as people read them, in the units the upload form uses."""
     for unit, scale in (("GB", 1024 * MB), ("MB", MB), ("kB", 1024)):

@@ -11,6 +11,7 @@ from faq.importers.formats import (
     markdown,
     pdf,
     plaintext,
+    word,
 )
 from faq.importers.formats.base import Context, Limits, Parsed, refused, size
 from faq.importers.formats.deadline import deadline
@@ -55,6 +56,8 @@ def parse_any(name: str, data: bytes, ctx: Context) -> Parsed:
     family = detect.by_content_and_name(name, data)
     if family == "pdf":
         return pdf.parse(name, data, ctx)
+    if family == "docx":
+        return word.parse(name, data, ctx)
     if family == "zip":
         return archive.parse(name, data, ctx, parse_member=parse_any)
     if family == "jsonl":

@@ -10,6 +10,7 @@ from faq.importers.formats.base import (
     one_document,
     refused,
     stem,
+    why,
 )
 
 if TYPE_CHECKING:
@@ -47,7 +48,7 @@ def _open(name: str, data: bytes) -> "PdfReader":
         if not locked:
             len(reader.pages)
     except Exception as error:  # pypdf raises its own errors and plain ones alike
-        raise refused(name, f"is damaged or truncated ({_why(error)})") from None
+        raise refused(name, f"is damaged or truncated ({why(error)})") from None
     if locked:
         raise refused(name, "is password-protected; save a copy without a password")
     return reader
@@ -68,7 +69,7 @@ def _page_text(name: str, reader: "PdfReader", index: int) -> str:
         return (reader.pages[index].extract_text() or "").strip()
     except Exception as error:  # pypdf raises many kinds on damaged content streams
         raise refused(
-            name, f"page {index + 1} is damaged and cannot be read ({_why(error)})"
+            name, f"page {index + 1} is damaged and cannot be read ({why(error)})"
         ) from None
 
 
@@ -84,7 +85,3 @@ def _title(name: str, reader: "PdfReader", pages: list[str]) -> str:
         line.strip() for page in pages for line in page.splitlines() if line.strip()
     )
     return first if len(first) <= MAX_TITLE_CHARS else stem(name)
-
-
-def _why(error: Exception) -> str:
-    return str(error)[:200] or type(error).__name__

@@ -13,7 +13,7 @@ from faq.services import collection_get_or_create
 class Command(BaseCommand):
     help = (
         "Import FAQs and documents from a file: CSV, TSV, JSON, JSON Lines, BEIR "
-        "corpus.jsonl, Markdown, text, HTML, PDF, or a ZIP of these."
+        "corpus.jsonl, Markdown, text, HTML, PDF, Word (.docx), or a ZIP of these."
     )
     # The system checks import every URL and API module (a second of start-up)
     # that an import never uses; `manage.py check` and the server still run them.

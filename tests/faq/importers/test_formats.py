@@ -7,6 +7,8 @@ import pytest
 from faq.exports import export_csv
 from faq.importers import ImportRefused, Row, parse_file
 from faq.models import Faq
+from tests.faq.importers.conftest import SAMPLES
+from tests.fixtures.make_fixtures import docx_bytes, word_document
 
 CSV = "question,answer\nQuel café ?,Un café noir.\n"
 
@@ -136,6 +138,39 @@ def test_a_markdown_file_whose_sections_are_not_questions_is_one_document():
     assert [(r.kind, r.data) for r in rows] == [
         ("document", {"title": "Guide", "body": "Install\n\nRun it.\n\nUse\n\nGo."})
     ]
+
+
+@pytest.mark.parametrize("name", ["faq.zip", "faq-export", "FAQ.DOCX", "faq.csv"])
+def test_a_word_document_is_told_by_its_content_whatever_its_name(name):
+    data = (SAMPLES / "faq.docx").read_bytes()
+    rows, errors = parse_file(name, data)
+    assert (errors, [(r.line, r.source) for r in rows]) == ([], [(2, name), (5, name)])
+
+
+def test_word_text_keeps_tracked_insertions_and_content_controls_only():
+    from docx.enum.style import WD_STYLE_TYPE
+    from docx.oxml import parse_xml
+    from docx.oxml.ns import nsdecls
+
+    document = word_document(("TOC Heading", "Contents"))
+    document.styles.add_style("TOC 1", WD_STYLE_TYPE.PARAGRAPH)
+    document.add_paragraph("Paying\t1", style="TOC 1")
+    document.add_heading("Paying", level=1)
+    for xml in (
+        '<w:p><w:r><w:t xml:space="preserve">Pay </w:t></w:r>'
+        '<w:del w:id="1" w:author="A"><w:r><w:delText>by cheque</w:delText></w:r>'
+        '</w:del><w:ins w:id="2" w:author="A"><w:r><w:t>by card</w:t></w:r></w:ins>'
+        "<w:r><w:t>.</w:t></w:r></w:p>",
+        "<w:sdt><w:sdtPr/><w:sdtContent><w:p><w:r><w:t>In a content control."
+        "</w:t></w:r></w:p></w:sdtContent></w:sdt>",
+    ):
+        element = parse_xml(xml.replace(">", f" {nsdecls('w')}>", 1))
+        document.element.body.sectPr.addprevious(element)
+    rows, _ = parse_file("changes.docx", docx_bytes(document))
+    assert rows[0].data == {
+        "title": "Paying",
+        "body": "Pay by card.\n\nIn a content control.",
+    }
 
 
 def test_a_long_first_line_is_not_taken_for_a_title():

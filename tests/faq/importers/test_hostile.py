@@ -4,6 +4,8 @@ The matrix is ``HOSTILE`` in tests/fixtures/make_fixtures.py: each entry says wh
 the file tries and what the user is told; these tests hold it to that.
 """
 
+import socket
+
 import pytest
 from django.core.management import CommandError, call_command
 
@@ -11,6 +13,7 @@ from faq.importers import ImportRefused, Row, RowError, parse_file
 from faq.importers.formats import Limits
 from faq.models import Document, Faq
 from tests.faq.importers.conftest import HOSTILE as HOSTILE_DIR
+from tests.faq.importers.conftest import SAMPLES
 from tests.fixtures.make_fixtures import HOSTILE, Hostile
 
 REFUSED = [h for h in HOSTILE if h.refused]
@@ -75,6 +78,18 @@ def test_a_zip_bomb_is_refused():
         read(hostile("zip-bomb.zip"))
 
 
+def test_a_bzip2_member_is_refused_before_a_block_of_it_is_unpacked():
+    import io
+    import zipfile
+
+    packed = io.BytesIO()
+    with zipfile.ZipFile(packed, "w", compression=zipfile.ZIP_BZIP2) as archive:
+        archive.writestr("faq.csv", "question,answer\n" + "x," * 10_000_000)
+    assert len(packed.getvalue()) < 10_000  # 20 MB in a few kilobytes
+    with pytest.raises(ImportRefused, match="only stored or deflated"):
+        parse_file("bundle.zip", packed.getvalue(), limits=Limits())
+
+
 def test_a_zip_nested_three_deep_is_refused_but_one_level_is_read(parse_sample):
     with pytest.raises(ImportRefused, match="nested more than 1 level deep"):
         read(hostile("zip-nested-3-deep.zip"))
@@ -101,3 +116,43 @@ def test_binary_content_under_a_text_extension_is_refused():
     for name in ("binary-png.csv", "binary-elf.txt", "binary-png.md", "nul-bytes.txt"):
         with pytest.raises(ImportRefused, match="not text"):
             read(hostile(name))
+
+
+@pytest.mark.parametrize(
+    "name", ["docx-bomb.docx", "docx-entities.docx", "docx-lying-size.docx"]
+)
+def test_a_hostile_word_package_is_refused_before_python_docx_opens_it(
+    name, monkeypatch
+):
+    from docx.package import Package
+
+    opened: list[object] = []
+    monkeypatch.setattr(Package, "open", lambda stream: opened.append(stream))
+    with pytest.raises(ImportRefused, match=f"^{name}: "):
+        read(hostile(name))
+    assert opened == []
+
+
+def test_python_docx_parses_xml_without_resolving_entities(tmp_path):
+    from docx.oxml import parse_xml
+
+    secret = tmp_path / "secret.txt"
+    secret.write_text("SECRET")
+    xml = (
+        f'<!DOCTYPE p [<!ENTITY inner "EXPANDED"><!ENTITY outer SYSTEM '
+        f'"{secret.as_uri()}">]>'
+        '<w:p xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main">'
+        "<w:r><w:t>a&inner;b&outer;c</w:t></w:r></w:p>"
+    )
+    text = "".join(parse_xml(xml.encode()).itertext())
+    assert "EXPANDED" not in text and "SECRET" not in text
+
+
+def test_nothing_a_word_document_links_to_is_fetched(monkeypatch):
+    attempts: list[object] = []
+    monkeypatch.setattr(socket.socket, "connect", lambda *a: attempts.append(a))
+    monkeypatch.setattr(socket, "getaddrinfo", lambda *a, **k: attempts.append(a))
+    _, errors = read(hostile("docx-linked-picture.docx"))
+    rows, _ = parse_file("guide.docx", (SAMPLES / "guide.docx").read_bytes())
+    assert [e.line for e in errors] == [4] and len(rows) == 1
+    assert attempts == []

@@ -15,6 +15,8 @@ from faq.importers.formats.deadline import deadline
 from tests.faq.importers.conftest import SAMPLES
 from tests.fixtures.make_fixtures import build_zip, small_csv
 
+WORD_FAQS = (SAMPLES / "faq.docx").read_bytes()
+
 
 def slow_parse(name: str, text: str) -> object:
     time.sleep(5)
@@ -105,6 +107,49 @@ def test_a_member_over_the_file_limit_is_reported_without_unpacking_it():
         "a.zip/big.txt: line 1: is 2.9 kB, more than the limit of 2 kB"
     ]
     assert [r.source for r in rows] == ["a.zip/faqs.csv"]
+
+
+def test_a_word_part_over_the_file_limit_is_refused_before_it_is_unpacked():
+    with pytest.raises(ImportRefused) as refusal:
+        parse_file("faq.docx", WORD_FAQS, limits=Limits(max_file_bytes=100 * 1024))
+    assert str(refusal.value) == (
+        "faq.docx: word/styles.xml would unpack to 341.4 kB, more than the limit "
+        "of 100 kB"
+    )
+
+
+def test_a_word_part_compressed_in_a_way_word_never_uses_is_refused():
+    buffer = io.BytesIO()
+    with (
+        zipfile.ZipFile(io.BytesIO(WORD_FAQS)) as package,
+        zipfile.ZipFile(buffer, "w") as copy,
+    ):
+        for info in package.infolist():
+            bzip2 = info.filename == "word/document.xml"
+            method = zipfile.ZIP_BZIP2 if bzip2 else zipfile.ZIP_DEFLATED
+            copy.writestr(info.filename, package.read(info), compress_type=method)
+    with pytest.raises(
+        ImportRefused, match="document.xml is compressed with method 12"
+    ):
+        parse_file("faq.docx", buffer.getvalue())
+
+
+def test_word_documents_in_a_zip_share_its_unpacked_limit():
+    with zipfile.ZipFile(io.BytesIO(WORD_FAQS)) as package:
+        unpacked = sum(info.file_size for info in package.infolist())
+    outer = build_zip([(f"faq{i}.docx", WORD_FAQS) for i in range(3)])
+    limit = Limits(max_zip_total_bytes=unpacked * 5 // 2)
+    with pytest.raises(ImportRefused, match="unpacks to more than the limit"):
+        parse_file("outer.zip", outer, limits=limit)
+    rows, _ = parse_file(
+        "outer.zip", outer, limits=Limits(max_zip_total_bytes=unpacked * 4)
+    )
+    assert len(rows) == 6
+
+
+def test_a_word_file_with_more_faqs_than_the_limit_is_refused():
+    with pytest.raises(ImportRefused, match=r"^faq.docx: has more than 1 rows"):
+        parse_file("faq.docx", WORD_FAQS, limits=Limits(max_rows=1))
 
 
 def test_a_bug_in_a_parser_is_a_refusal_not_a_traceback(monkeypatch, caplog):

@@ -29,6 +29,33 @@ MANUAL_BODY = (
     "Setting up\nPlug the router into power and wait for the green light.\f"
     "Troubleshooting\nIf the light stays red, hold Reset for ten seconds."
 )
+WORD_GUIDE_BODY = (
+    "Acme keeps your help content in one place. Read the install notes first.\n\n"
+    "Installing\n\n"
+    "Download the installer.\nRun acme setup and follow the prompts.\n\n"
+    "Plan | Seats\nFree | 3\nTeam | 25\n\n"
+    "Troubleshooting\n\n"
+    "If setup stops, run it again with --verbose."
+)
+WORD_FAQS = [
+    (
+        2,
+        {
+            "question": "How do I update my card?",
+            "answer": "Open Billing, then Payment method, and enter the new card.",
+            "category": "Billing",
+        },
+    ),
+    (
+        5,
+        {
+            "question": "Can I get a receipt?",
+            "answer": "Yes. Every payment sends one by email:\n\n"
+            "to the account owner\nto any billing contact",
+            "category": "Billing",
+        },
+    ),
+]
 JSONL_ROWS = [
     (
         1,
@@ -338,6 +365,27 @@ def test_a_pdf_is_one_document_with_a_form_feed_between_pages(parse_sample):
     assert rows[0].data["body"].split("\f")[2].startswith("Troubleshooting")
 
 
+def test_a_word_guide_is_one_document_with_its_headings_lists_and_tables(
+    parse_sample,
+):
+    # The title is the Title paragraph; "Troubleshooting" is a heading only by its
+    # outline level; the picture and the footer give no text.
+    assert parse_sample("guide.docx") == (
+        [doc(1, "guide.docx", title="Getting started with Acme", body=WORD_GUIDE_BODY)],
+        [],
+    )
+
+
+def test_a_word_file_of_question_headings_gives_faqs_in_its_title_category(
+    parse_sample,
+):
+    # The second question's style is the document's own, based on Heading 2.
+    assert parse_sample("faq.docx") == (
+        [faq(line, "faq.docx", **data) for line, data in WORD_FAQS],
+        [],
+    )
+
+
 def test_a_file_without_an_extension_is_sniffed(parse_sample):
     assert parse_sample("help-export") == (
         [
@@ -360,6 +408,8 @@ def test_a_zip_is_read_member_by_member_skipping_folders_and_dotfiles(parse_samp
         ("bundle.zip/faqs.csv", 3, "faq"),
         ("bundle.zip/docs/guide.md", 1, "document"),
         ("bundle.zip/docs/manual.pdf", 1, "document"),
+        ("bundle.zip/docs/faq.docx", 2, "faq"),
+        ("bundle.zip/docs/faq.docx", 5, "faq"),
         ("bundle.zip/more.zip/extra.jsonl", 1, "faq"),
         ("bundle.zip/more.zip/extra.jsonl", 2, "document"),
         ("bundle.zip/more.zip/extra.jsonl", 4, "faq"),
@@ -367,17 +417,20 @@ def test_a_zip_is_read_member_by_member_skipping_folders_and_dotfiles(parse_samp
     assert rows[0].data == {"question": "Question 0?", "answer": "Answer 0."}
     assert rows[2].data == {"title": "Getting started with Acme", "body": GUIDE_BODY}
     assert rows[3].data == {"title": "Acme Router Manual", "body": MANUAL_BODY}
-    assert [(r.line, r.kind, r.data) for r in rows[4:]] == JSONL_ROWS
+    assert [(r.line, r.data) for r in rows[4:6]] == WORD_FAQS
+    assert [(r.line, r.kind, r.data) for r in rows[6:]] == JSONL_ROWS
 
 
 @pytest.mark.django_db
 def test_the_import_command_imports_a_zip_of_mixed_content(committed, capsys):
     with committed():
         call_command("import_content", str(SAMPLES / "bundle.zip"))
-    assert "7 created, 0 updated, 0 unchanged, 0 skipped" in capsys.readouterr().out
+    assert "9 created, 0 updated, 0 unchanged, 0 skipped" in capsys.readouterr().out
     assert sorted(Faq.objects.values_list("question", flat=True)) == [
+        "Can I get a receipt?",
         "Can I import a BEIR corpus?",
         "How do I export my data?",
+        "How do I update my card?",
         "Question 0?",
         "Question 1?",
     ]
