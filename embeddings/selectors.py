@@ -1,5 +1,6 @@
 """Reads: nearest chunks to a query, index and chunk health."""
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, NamedTuple, cast
 
@@ -28,9 +29,15 @@ LEGS = ("dense", "keyword")
 
 
 def chunks_search(
-    query: str, *, partitions: list[str], k: int, legs: tuple[str, ...] = LEGS
+    query: str,
+    *,
+    partitions: list[str],
+    k: int,
+    legs: tuple[str, ...] = LEGS,
+    synonyms: Sequence[str] = (),
 ) -> dict[str, list[ChunkHit]]:
-    """Each leg's ``k`` best chunks for ``query``, best first.
+    """Each leg's ``k`` best chunks for ``query``, best first (the keyword leg
+    matching the ``synonyms`` too).
 
     Every hit carries its cosine to the query, keyword hits included, so that
     similarity thresholds mean the same in every mode.
@@ -45,7 +52,9 @@ def chunks_search(
             dense.extend(loaded.vectors.search(vectors[partition].reshape(1, -1), k)[0])
         dense = sorted(dense, key=lambda hit: -hit[1])[:k]
     matched = (
-        reader.match(query, partitions=partitions, k=k) if "keyword" in legs else []
+        reader.match(query, partitions=partitions, k=k, also=synonyms)
+        if "keyword" in legs
+        else []
     )
     cosine = dict(dense)
     keyword = {chunk_id: (bm25, coverage) for chunk_id, bm25, coverage in matched}

@@ -8,7 +8,8 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from faq import services, topics, uploads
+from faq import analytics, services, topics, uploads
+from faq.access import user_access
 from faq.duplicates import duplicate_dismiss, duplicate_merge
 from faq.exceptions import ApplicationError
 from faq.exports import export_response
@@ -20,17 +21,26 @@ from faq.models import (
     DuplicatePair,
     Faq,
     ImportJob,
+    PinnedAnswer,
     SearchLog,
 )
 from faq.selectors import items_with_status
 from faq.throttles import declared_length
 
 TOPICS_TEMPLATE = "admin/faq/collection/topics.html"
+ANALYTICS_TEMPLATE = "admin/faq/searchlog/analytics.html"
+
+
+class PinnedAnswerInline(admin.TabularInline):
+    model = PinnedAnswer
+    autocomplete_fields = ["faq"]
+    extra = 0
 
 
 @admin.register(Collection)
 class CollectionAdmin(admin.ModelAdmin):
-    list_display = ["name", "slug", "created_at", "topics_link"]
+    list_display = ["name", "slug", "private", "created_at", "topics_link"]
+    inlines = [PinnedAnswerInline]
     prepopulated_fields = {"slug": ["name"]}
     search_fields = ["name", "slug"]
     actions = ["export_jsonl", "export_faqs_csv", "export_documents_csv"]
@@ -42,10 +52,16 @@ class CollectionAdmin(admin.ModelAdmin):
             *super().get_urls(),
         ]
 
-    @admin.display(description="Topics")
+    @admin.display(description="Topics and searches")
     def topics_link(self, collection: Collection) -> str:
         url = reverse("admin:faq_collection_topics", args=[collection.pk])
-        return format_html('<a href="{}">Topics</a>', url)
+        searched = reverse("admin:faq_searchlog_analytics")
+        return format_html(
+            '<a href="{}">Topics</a> · <a href="{}?collection={}">Analytics</a>',
+            url,
+            searched,
+            collection.pk,
+        )
 
     def topics_view(self, request: HttpRequest, pk: int) -> HttpResponse:
         """Topics of the collection's FAQs or of what people searched, with sizes."""
@@ -308,10 +324,58 @@ class SearchLogAdmin(admin.ModelAdmin):
     """What people typed on the search page (read-only; deleting is allowed, so a
     query with personal data in it can be removed)."""
 
-    list_display = ["query", "collection", "results", "top_score", "created_at"]
-    list_filter = ["collection", "created_at"]
+    list_display = [
+        "query",
+        "collection",
+        "source",
+        "results",
+        "top_score",
+        "confident",
+        "created_at",
+    ]
+    list_filter = ["collection", "source", "confident", "created_at"]
     search_fields = ["query"]
     date_hierarchy = "created_at"
+
+    def get_urls(self) -> list[Any]:
+        view = self.admin_site.admin_view(self.analytics_view)
+        return [
+            path("analytics/", view, name="faq_searchlog_analytics"),
+            *super().get_urls(),
+        ]
+
+    def get_queryset(self, request: HttpRequest) -> Any:
+        """Searches of private collections for those who may search them."""
+        access = user_access(request.user)
+        logs = super().get_queryset(request)
+        return logs if access.private is None else logs.filter(private=False)
+
+    def analytics_view(self, request: HttpRequest) -> HttpResponse:
+        """Searches per day, failed searches and their topics, answers that did
+        not help, click-through by place; each table as CSV (``export``)."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        access = user_access(request.user)
+        context = self.admin_site.each_context(request) | {
+            "title": "Search analytics",
+            "opts": self.opts,
+            "collections": analytics.collections_shown(access),
+            "params": request.GET,
+        }
+        try:
+            scope = analytics.scope_from(request.GET, access=access)
+            report = analytics.analytics(
+                scope, refresh=bool(request.GET.get("refresh"))
+            )
+            if table := request.GET.get("export"):
+                return analytics.analytics_csv(report, table)
+        except ApplicationError as error:
+            context["error"] = error.message
+            return render(request, ANALYTICS_TEMPLATE, context, status=error.status)
+        asked = request.GET.copy()
+        asked.pop("refresh", None)
+        context |= {"report": report, "scope": scope, "query": asked.urlencode()}
+        return render(request, ANALYTICS_TEMPLATE, context)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -8,10 +8,19 @@ from ninja import File, Form, Query, Router, Schema, Status, UploadedFile
 from ninja.decorators import decorate_view
 
 from faq import jobs, schemas, selectors, services, similar, uploads
+from faq.access import key_access, request_key
 from faq.auth import ApiKeyAuth, api_key
+from faq.exceptions import ApplicationError
 from faq.exports import export_response
 from faq.models import Collection, Document, Faq, Item
 from faq.search import SearchQuery, search
+from faq.searchlog import (
+    Shown,
+    click_record,
+    feedback_record,
+    search_log_record,
+    shown_check,
+)
 from faq.snippets import highlight
 from faq.suggestions import suggestions
 from faq.throttles import ClientThrottle, host_slot, public_body, upload_body
@@ -65,7 +74,14 @@ def _check(
 def search_items(
     request: HttpRequest, params: Query[schemas.SearchParams]
 ) -> dict[str, Any]:
-    found = search(SearchQuery(**params.dict(exclude_none=True)))
+    """Search the public collections, and with an API key (``Authorization:
+    Bearer``) the private ones it is for too. Logged for the analytics, with its
+    key: votes and clicks on its results name it by ``search_id``."""
+    key = request_key(request)
+    found = search(
+        SearchQuery(**params.dict(exclude_none=True), access=key_access(key))
+    )
+    token = search_log_record(found=found, api_key=key, api=True)
     return {
         "query": found.query.q,
         "mode": found.query.mode,
@@ -76,11 +92,42 @@ def search_items(
         "offset": found.query.offset,
         "facets": found.facets,
         "contact_url": found.contact_url,
+        "search_id": token or None,
         "results": [
             {**r.__dict__, "snippet_html": highlight(r.snippet, found.terms)}
             for r in found.results
         ],
     }
+
+
+@router.post(
+    "/feedback",
+    response={202: schemas.Recorded, **PUBLIC},
+    throttle=ClientThrottle("feedback"),
+)
+def feedback(request: HttpRequest, data: schemas.FeedbackIn) -> Any:
+    """Did a result answer the search's question: yes, or no and optionally why
+    (again for the same result: replaces the first)."""
+    feedback_record(_shown(data), helpful=data.helpful, reason=data.reason)
+    return Status(202, {"recorded": True})
+
+
+@router.post(
+    "/clicks",
+    response={202: schemas.Recorded, **PUBLIC},
+    throttle=ClientThrottle("feedback"),
+)
+def clicks(request: HttpRequest, data: schemas.ShownIn) -> Any:
+    """A result of a search was opened."""
+    click_record(_shown(data))
+    return Status(202, {"recorded": True})
+
+
+def _shown(data: schemas.ShownIn) -> Shown:
+    try:
+        return shown_check(data.search_id, data.position, data.kind, data.id)
+    except ValueError as error:
+        raise ApplicationError(str(error)) from None
 
 
 @router.get(
@@ -149,7 +196,8 @@ def item_similar(
 ) -> dict[str, Any]:
     """The published items nearest in meaning to a published item (public, as
     search is); ``kind`` says whether the id is a FAQ's or a document's."""
-    item = similar.item_get_published(kind=params.kind, pk=pk)
+    access = key_access(request_key(request))
+    item = similar.item_get_published(kind=params.kind, pk=pk, access=access)
     found = similar.similar_items(item=item, k=params.k, min_score=params.min_score)
     return {"kind": item.kind, "id": item.pk, "title": str(item), "results": found}
 

@@ -14,6 +14,10 @@ class NotFound(ApplicationError):
     status = 404
 
 
+class Unauthorized(ApplicationError):
+    status = 401
+
+
 class PermissionDenied(ApplicationError):
     status = 403
 

@@ -5,7 +5,8 @@ from django.conf import settings
 from django.urls import reverse
 
 from faq.exceptions import ApplicationError
-from faq.models import Collection
+from faq.models import ITEMS, Collection, Feedback
+from faq.searchlog import shown_check
 
 PAGE_SIZE = 10  # results a page of the search page shows
 
@@ -89,6 +90,45 @@ class SearchForm(forms.Form):
         cast(forms.ChoiceField, self.fields[name]).choices = choices
 
 
+class FeedbackForm(forms.Form):
+    """A vote on a result (yes, or no with an optional reason), or with ``click``
+    a result opened: which search (its token), which result and where."""
+
+    search = forms.CharField(max_length=32)
+    position = forms.IntegerField(min_value=1)
+    kind = forms.ChoiceField(choices=[(kind, kind) for kind in ITEMS])
+    id = forms.IntegerField(min_value=1, max_value=2**63 - 1)
+    helpful = forms.ChoiceField(
+        choices=[("yes", "Yes"), ("no", "No")],
+        label="Did this answer your question?",
+    )
+    reason = forms.ChoiceField(
+        required=False,
+        choices=Feedback.Reason.choices,
+        widget=forms.RadioSelect,
+        label="What was wrong with it?",
+    )
+
+    def __init__(self, *args: Any, click: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if click:
+            del self.fields["helpful"], self.fields["reason"]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if self.errors:
+            return data
+        try:
+            data["shown"] = shown_check(
+                data["search"], data["position"], data["kind"], data["id"]
+            )
+        except ValueError as error:
+            raise forms.ValidationError(str(error)) from None
+        if "helpful" in data:
+            data["helpful"] = data["helpful"] == "yes"
+        return data
+
+
 class MultipleFileInput(forms.ClearableFileInput):
     allow_multiple_selected = True
 
@@ -110,7 +150,7 @@ class UploadForm(forms.Form):
     uploads = MultipleFileField(
         label="Files",
         help_text="CSV, TSV, JSON, JSON Lines, BEIR corpus.jsonl, Markdown, text, "
-        "HTML, PDF, or a ZIP of these.",
+        "HTML, PDF, Word (.docx), or a ZIP of these.",
     )
     skip_invalid = forms.BooleanField(
         required=False,

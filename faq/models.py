@@ -1,6 +1,7 @@
 """Collections of help content: FAQs and documents."""
 
 import functools
+from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import models
@@ -28,6 +29,23 @@ class Collection(models.Model):
         help_text="Below this cosine similarity the best answer is not a confident "
         "one: the search page says so and shows the nearest results.",
     )
+    private = models.BooleanField(
+        default=False,
+        help_text="Searched only by signed-in users allowed to search private "
+        "collections and by API keys of this collection (or of every collection): "
+        "never in anonymous searches, suggestions or similar items.",
+    )
+    synonyms = models.TextField(
+        blank=True,
+        help_text="Words or phrases that mean the same here, one group per line, "
+        "comma separated (login, log in, sign in): a query holding one of a group "
+        "also matches the others by keyword.",
+    )
+    pinned = models.PositiveIntegerField(
+        default=0,
+        editable=False,
+        help_text="Pinned answers it has: a search looks for them only if any.",
+    )
     embedding_model = models.CharField(
         max_length=200,
         blank=True,
@@ -42,6 +60,7 @@ class Collection(models.Model):
 
     class Meta:
         ordering = ["name"]
+        permissions = [("search_private", "Can search private collections")]
 
     def __str__(self) -> str:
         return self.name
@@ -315,21 +334,126 @@ class DuplicatePair(models.Model):
 
 
 class SearchLog(models.Model):
-    """A query someone typed on the search page: what people look for."""
+    """A query someone searched for: on the search page (people) or through the
+    JSON API (programs, by key), with what it found. Visitors' votes and clicks
+    on its results refer to it by ``token``."""
 
+    class Source(models.TextChoices):
+        PAGE = "page", "search page"
+        API = "api", "JSON API"
+
+    token = models.CharField(max_length=24, db_index=True, blank=True)
     query = models.CharField(max_length=500)
     collection = models.ForeignKey(
         Collection, null=True, blank=True, on_delete=models.SET_NULL
     )
+    source = models.CharField(max_length=4, choices=Source.choices, default=Source.PAGE)
+    api_key = models.ForeignKey(
+        ApiKey, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    mode = models.CharField(max_length=10, blank=True)
     results = models.PositiveIntegerField(default=0)
     top_score = models.FloatField(null=True, blank=True)
+    confident = models.BooleanField(default=False)
+    private = models.BooleanField(
+        default=False, help_text="It searched private collections too."
+    )
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:
         ordering = ["-created_at"]
+        verbose_name = "search"
 
     def __str__(self) -> str:
         return self.query
+
+
+class Feedback(models.Model):
+    """A visitor's answer to "Did this answer your question?" for one result of a
+    search: one per search and result (a second vote replaces the first)."""
+
+    class Reason(models.TextChoices):
+        NOT_RELATED = "not_related", "Not related to my question"
+        NOT_ANSWERED = "not_answered", "Related, but did not answer it"
+        OUTDATED = "outdated", "Out of date"
+
+    search = models.ForeignKey(SearchLog, on_delete=models.CASCADE)
+    kind = models.CharField(max_length=10)
+    item_id = models.PositiveBigIntegerField()
+    position = models.PositiveIntegerField(help_text="1 for the first result.")
+    helpful = models.BooleanField()
+    reason = models.CharField(max_length=20, choices=Reason.choices, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        verbose_name_plural = "feedback"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["search", "kind", "item_id"], name="feedback_once_per_result"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{'yes' if self.helpful else 'no'}: {self.kind} {self.item_id}"
+
+
+class Click(models.Model):
+    """A visitor opened a result of a search."""
+
+    search = models.ForeignKey(SearchLog, on_delete=models.CASCADE)
+    kind = models.CharField(max_length=10)
+    item_id = models.PositiveBigIntegerField()
+    position = models.PositiveIntegerField(help_text="1 for the first result.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.item_id} at {self.position}"
+
+
+class PinnedAnswer(models.Model):
+    """An FAQ shown first for a query, and for queries that mean the same (their
+    cosine to it at least ``similarity``)."""
+
+    collection = models.ForeignKey(Collection, on_delete=models.CASCADE)
+    query = models.CharField(max_length=500)
+    faq = models.ForeignKey(Faq, on_delete=models.CASCADE, verbose_name="FAQ")
+    similarity = models.FloatField(
+        default=0.9,
+        help_text="Queries at least this close in meaning (cosine) get the pin "
+        "too; 1 for the exact query only.",
+    )
+
+    class Meta:
+        verbose_name = "pinned answer"
+
+    def __str__(self) -> str:
+        return f"{self.query} → {self.faq_id}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        super().save(*args, **kwargs)
+        pins_count(self.collection_id)
+
+    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
+        deleted = super().delete(*args, **kwargs)
+        pins_count(self.collection_id)
+        return deleted
+
+    def clean(self) -> None:
+        if not 0 < self.similarity <= 1:
+            raise ValidationError({"similarity": "A cosine above 0, at most 1."})
+        if (
+            self.faq_id
+            and self.collection_id
+            and (self.faq.collection_id != self.collection_id)
+        ):
+            raise ValidationError({"faq": "Pin an FAQ of this collection."})
+
+
+def pins_count(collection_id: int) -> None:
+    """Keep ``Collection.pinned`` true to the pins (deleting an FAQ deletes its
+    pins through the database's cascade: ``faq.curation`` checks each anyway)."""
+    count = PinnedAnswer.objects.filter(collection_id=collection_id).count()
+    Collection.objects.filter(pk=collection_id).update(pinned=count)
 
 
 class AnalysisJob(models.Model):

@@ -220,8 +220,8 @@ class Content:
     def collections(self, slug: str | None) -> list[Collection]:
         return collections_searched(slug)
 
-    def categories(self) -> list[str]:
-        return categories_used()
+    def categories(self, collections: list[Collection]) -> list[str]:
+        return categories_used(collections)
 
     def items(
         self,
@@ -289,10 +289,14 @@ class Copy(Content):
                 rows = list(db.execute("SELECT row FROM collections"))
         return sorted((_instance(row) for (row,) in rows), key=lambda c: c.name)
 
-    def categories(self) -> list[str]:
+    def categories(self, collections: list[Collection]) -> list[str]:
+        partitions = [c.partition for c in collections]
+        marks = ", ".join("?" * len(partitions))
         with _copy() as db:
             rows = db.execute(
-                "SELECT DISTINCT category FROM items WHERE category != ''"
+                "SELECT DISTINCT category FROM items WHERE category != '' "
+                f"AND partition IN ({marks})",
+                partitions,
             )
             return sorted(category for (category,) in rows)
 

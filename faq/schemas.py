@@ -153,7 +153,11 @@ class SearchHit(BaseModel):
     matched: str = Field(
         ...,
         description="The best chunk's field: question, answer, "
-        "body, or 'page N' of a PDF.",
+        "body, or 'page N' of a PDF; 'pinned' for a pinned answer the search "
+        "did not find itself.",
+    )
+    pinned: bool = Field(
+        False, description="An editor pinned this answer for the query (first)."
     )
     url: str
     category: str
@@ -193,7 +197,43 @@ class SearchOut(Schema):
         description="With no confident answer: where to ask (the collection's "
         "contact page), if it has one.",
     )
+    search_id: str | None = Field(
+        ...,
+        description="This search's id, for POST /api/feedback and /api/clicks "
+        "about its results (null when searches are not logged).",
+    )
     results: list[SearchHit]
+
+
+class ShownIn(Schema):
+    search_id: str = Field(
+        ..., pattern=r"^[A-Za-z0-9_-]{16}$", description="The search's search_id."
+    )
+    position: int = Field(
+        ...,
+        ge=1,
+        le=settings.SEARCH_MAX_OFFSET + settings.SEARCH_MAX_RESULTS,
+        description="Where the result was: 1 for the first (offset included).",
+    )
+    kind: Literal["faq", "document"]
+    id: Id
+
+
+class FeedbackIn(ShownIn):
+    helpful: bool = Field(..., description="Did this answer the question?")
+    reason: Literal["", "not_related", "not_answered", "outdated"] = Field(
+        "",
+        description="With helpful false, optionally why: not related to the "
+        "question, related but did not answer it, or out of date.",
+    )
+
+
+class Recorded(Schema):
+    recorded: bool = Field(
+        True,
+        description="Queued for the log (written in the background; one for a "
+        "search that was never logged is dropped).",
+    )
 
 
 class Error(Schema):

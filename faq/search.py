@@ -21,7 +21,9 @@ from embeddings.selectors import (
     partition_size,
 )
 from faq import offline
-from faq.exceptions import ApplicationError, Conflict, Unavailable
+from faq.access import PUBLIC, Access
+from faq.curation import pin_matching, synonyms_matched
+from faq.exceptions import ApplicationError, Conflict, NotFound, Unavailable
 from faq.models import ITEMS, Collection, Document, Faq, Item
 from faq.offline import Content
 from faq.snippets import best_passage
@@ -50,6 +52,7 @@ class SearchQuery:
     explain: bool = False
     snippets: bool = True
     facets: bool = False  # count the results of each kind and category too
+    access: Access = PUBLIC  # the private collections the caller may read
 
 
 @dataclass(frozen=True)
@@ -71,6 +74,7 @@ class SearchResult:
     keyword_rank: int | None
     explanation: str | None
     item: Item = field(repr=False, compare=False)
+    pinned: bool = False  # an editor's answer for this query (faq.curation)
 
 
 @dataclass(frozen=True)
@@ -82,6 +86,7 @@ class SearchResponse:
     total: int = 0  # results to page through (see _search_grouped)
     collection: Collection | None = None  # the one searched, if one was named
     facets: dict[str, dict[str, int]] | None = None  # with query.facets: see _facets
+    private: bool = False  # a private collection was among those searched
 
     @property
     def contact_url(self) -> str | None:
@@ -120,9 +125,18 @@ def search(query: SearchQuery) -> SearchResponse:
     took = (time.perf_counter() - started) * 1000
     SEARCHES.labels(query.mode).inc()
     named = collections[0] if query.collection else None
-    terms = query_terms(query.q)
+    terms = list(
+        dict.fromkeys(query_terms(query.q) + query_terms(" ".join(found.synonyms)))
+    )
     return SearchResponse(
-        query, found.results, took, terms, found.total, named, found.facets
+        query,
+        found.results,
+        took,
+        terms,
+        found.total,
+        named,
+        found.facets,
+        private=any(c.private for c in collections),
     )
 
 
@@ -168,12 +182,75 @@ class Found:
     results: list[SearchResult]
     total: int
     facets: dict[str, dict[str, int]] | None = None
+    synonyms: list[str] = field(default_factory=list)  # the keyword leg matched too
 
 
 def _search(query: SearchQuery, content: Content) -> tuple[Found, list[Collection]]:
-    collections = content.collections(query.collection)
+    collections = collections_readable(query.collection, query.access, content)
     collections_check_model(collections)
-    return _search_grouped(query, collections, content), collections
+    found = _search_grouped(query, collections, content)
+    # Editors' pins live in the database: a host's copy serves without them.
+    copy = content is not offline.DATABASE
+    pin = None if query.offset or copy else pin_matching(query.q, collections)
+    if pin:
+        found = _pinned_first(query, found, *pin)
+    return found, collections
+
+
+def _pinned_first(query: SearchQuery, found: Found, faq: Faq, cosine: float) -> Found:
+    """The pinned FAQ first (moved up, or added), if the filters let it be."""
+    if query.kind not in (None, "", "faq") or (
+        query.category and faq.category != query.category
+    ):
+        return found
+    if query.min_score is not None and cosine < query.min_score:
+        return found
+    mine = [r for r in found.results if r.kind == "faq" and r.id == faq.pk]
+    others = [r for r in found.results if not (r.kind == "faq" and r.id == faq.pk)]
+    first = (
+        replace(mine[0], pinned=True) if mine else _pinned_result(query, faq, cosine)
+    )
+    return replace(
+        found, results=[first, *others][: query.k], total=found.total + (not mine)
+    )
+
+
+def _pinned_result(query: SearchQuery, faq: Faq, cosine: float) -> SearchResult:
+    """A pinned FAQ the search did not find: its cosine is the query's to the
+    pinned query (the editor's word that it answers it)."""
+    return SearchResult(
+        kind=faq.kind,
+        id=faq.pk,
+        title=str(faq),
+        answer=faq.answer,
+        snippet=best_passage(faq.answer, query.q, title=str(faq))
+        if query.snippets
+        else "",
+        matched="pinned",
+        chunk_id=0,
+        url=faq.get_absolute_url(),
+        category=faq.category,
+        collection=faq.collection.slug,
+        score=1.0,
+        cosine=round(cosine, 4),
+        dense_rank=None,
+        keyword_score=None,
+        keyword_rank=None,
+        explanation="pinned by an editor" if query.explain else None,
+        item=faq,
+        pinned=True,
+    )
+
+
+def collections_readable(
+    slug: str | None, access: Access, content: Content = offline.DATABASE
+) -> list[Collection]:
+    """The collection ``slug`` (or every one) that ``access`` may read: a private
+    one it may not is not there, as one that does not exist."""
+    readable = [c for c in content.collections(slug) if access.reads(c)]
+    if slug and not readable:
+        raise NotFound(f"There is no collection {slug!r}.")
+    return readable
 
 
 def collections_check_model(collections: list[Collection]) -> None:
@@ -207,6 +284,7 @@ def _search_grouped(
     total counts the items among the chunks asked for (each leg's
     ``SEARCH_CANDIDATES`` nearest, or more for a deep page or a strict filter)."""
     partitions = [c.partition for c in collections]
+    synonyms = synonyms_matched(query.q, collections) if query.mode != "dense" else []
     legs = ("dense", "keyword") if query.mode == "hybrid" else (query.mode,)
     need = query.offset + query.k
     fetch = max(need * 4, settings.SEARCH_CANDIDATES)
@@ -215,10 +293,14 @@ def _search_grouped(
         sum(partition_size(p) for p in partitions),
     )
     while True:
-        hits = chunks_search(query.q, partitions=partitions, k=fetch, legs=legs)
+        hits = chunks_search(
+            query.q, partitions=partitions, k=fetch, legs=legs, synonyms=synonyms
+        )
         found = _results(query, hits, collections, content, need)
         if len(found.results) >= need or fetch >= most:
-            return replace(found, results=found.results[query.offset : need])
+            return replace(
+                found, results=found.results[query.offset : need], synonyms=synonyms
+            )
         fetch = min(fetch * 4, most)
 
 

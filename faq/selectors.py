@@ -52,11 +52,13 @@ def items_published(
     return _rows_as(model, where, params, deferred=deferred)
 
 
-def categories_used() -> list[str]:
-    """Every category an item has, for the search page's filter."""
+def categories_used(collections: list[Collection]) -> list[str]:
+    """Every category an item of these collections has, for the search page's
+    filter."""
     names: set[str] = set()
     for model in (Faq, Document):
-        used = model._default_manager.exclude(category="").values_list("category")
+        items = model._default_manager.filter(collection__in=collections)
+        used = items.exclude(category="").values_list("category")
         names |= {name for (name,) in used.distinct()}
     return sorted(names)
 

@@ -17,6 +17,7 @@ from django.conf import settings
 from embeddings import analysis
 from embeddings.index.reader import reader
 from embeddings.models import Chunk, vectors_decode
+from faq.access import PUBLIC, Access
 from faq.exceptions import ApplicationError, NotFound, TooLarge
 from faq.models import ITEMS, Collection, Item
 from faq.posted import posted_check, posted_encode
@@ -46,10 +47,16 @@ class Duplicates:
 # --- items ----------------------------------------------------------------------
 
 
-def item_get_published(*, kind: str, pk: int) -> Item:
+def item_get_published(*, kind: str, pk: int, access: Access = PUBLIC) -> Item:
+    """The published item, if ``access`` may read its collection (a private
+    collection's is not there for others, as if it did not exist)."""
     model = ITEMS[kind]
-    item = model._default_manager.filter(pk=pk, published=True).first()
-    if item is None:
+    item = (
+        model._default_manager.select_related("collection")
+        .filter(pk=pk, published=True)
+        .first()
+    )
+    if item is None or not access.reads(item.collection):
         raise NotFound(f"There is no published {model._meta.verbose_name} {pk}.")
     return item
 

@@ -5,12 +5,13 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
-from django.db.models import Count, F, Q, Value
-from django.db.models.functions import Coalesce, Lower
+from django.db.models import Count, Q
+from django.db.models.functions import Lower
 from django.utils import timezone
 
+from faq.access import PUBLIC
 from faq.models import Collection, Faq, SearchLog
-from faq.selectors import collections_searched
+from faq.search import collections_readable
 
 MIN_LENGTH = 2  # characters typed before anything is suggested
 RECENT_DAYS = 30  # the searches popular queries are counted over
@@ -29,7 +30,7 @@ def suggestions(
     typed = " ".join(q.split())
     if len(typed) < MIN_LENGTH:
         return []
-    collections = collections_searched(collection)
+    collections = collections_readable(collection, PUBLIC)  # shown to anyone
     popular = _popular(typed, collections, k, every=not collection)
     found = [Suggestion(text, "query") for text in popular]
     found += [
@@ -48,20 +49,20 @@ def _popular(
     typed: str, collections: list[Collection], k: int, *, every: bool
 ) -> list[str]:
     """Queries of the search page that start with ``typed`` and found a confident
-    answer (a best cosine at or above its collection's threshold), lowercased, by
-    how often they were asked in the last ``RECENT_DAYS``; searches of every
-    collection count when every collection is searched."""
+    answer, lowercased, by how often they were asked in the last ``RECENT_DAYS``;
+    searches of every collection count when every collection is searched (not
+    those that read private collections: what those found stays theirs)."""
     since = timezone.now() - timedelta(days=min(RECENT_DAYS, settings.SEARCH_LOG_DAYS))
     where = Q(collection__in=collections)
     if every:
         where |= Q(collection=None)
-    default = Collection._meta.get_field("confidence_threshold").get_default()
     logs = SearchLog.objects.filter(
         where,
         created_at__gte=since,
         query__istartswith=typed,
-        results__gt=0,
-        top_score__gte=Coalesce(F("collection__confidence_threshold"), Value(default)),
+        source=SearchLog.Source.PAGE,
+        confident=True,
+        private=False,
     )
     rows = (
         logs.annotate(lowered=Lower("query"))

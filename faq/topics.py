@@ -180,6 +180,13 @@ def _query_report(collection: Collection, days: int) -> TopicReport:
     return _report("queries", members, matrix, available=available, started=started)
 
 
+def queries_topics(members: list[TopicMember], *, available: int) -> TopicReport:
+    """Topics of these queries (``faq.analytics``: the failed ones)."""
+    started = time.perf_counter()
+    matrix = _encode([m.text for m in members])
+    return _report("queries", members, matrix, available=available, started=started)
+
+
 def _encode(texts: list[str]) -> np.ndarray:
     try:
         return get_encoder().encode(texts)

@@ -115,6 +115,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "ninja",  # Swagger UI from this site's static files, not a CDN
+    "corsheaders",  # the embeddable search box (EMBED_ORIGINS)
     "embeddings",
     "faq",
 ]
@@ -122,6 +123,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "searchsite.metrics.MetricsMiddleware",
     "searchsite.middleware.DatabaseUnavailable",
+    "corsheaders.middleware.CorsMiddleware",  # before anything that may answer
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "csp.middleware.CSPMiddleware",
@@ -459,6 +461,7 @@ EMBEDDINGS_API_RATE = envrate("EMBEDDINGS_API_RATE", "600/m")
 # clusters) another; sign-ins are counted per address and per username.
 RATE_SEARCH = envrate("RATE_SEARCH", "120/m")
 RATE_ANALYSIS = envrate("RATE_ANALYSIS", "30/m")
+RATE_FEEDBACK = envrate("RATE_FEEDBACK", "60/m")  # votes and clicks on results
 RATE_LOGIN = envrate("RATE_LOGIN", "10/m")
 RATE_LOGIN_USER = envrate("RATE_LOGIN_USER", "20/h")
 RATELIMIT_IP_META_KEY = "faq.throttles.client_ip"
@@ -471,6 +474,22 @@ PUBLIC_MAX_BODY_BYTES = envint("PUBLIC_MAX_BODY_BYTES", 64 * 1024)
 # Such requests one host answers at a time (its other web workers keep serving
 # searches); more wait for nothing: 429, try again in a second.
 PUBLIC_ANALYSIS_SLOTS = envint("PUBLIC_ANALYSIS_SLOTS", 1)
+
+# --- The search box on other sites (static/js/embed.js) -----------------------------
+# Origins (https://shop.example.com, comma-separated) whose pages may call search
+# and suggest from a visitor's browser; empty: none. GET only, never with cookies
+# (anonymous, as any visitor), counted against the visitor's address (RATE_SEARCH).
+# The script itself loads from anywhere: a classic <script> needs no CORS, and
+# nothing here sends Cross-Origin-Resource-Policy.
+EMBED_ORIGINS = envlist("EMBED_ORIGINS", "")
+CORS_ALLOWED_ORIGINS = EMBED_ORIGINS
+CORS_URLS_REGEX = r"^/api/(search|suggest)$"
+CORS_ALLOW_METHODS = ["GET"]
+CORS_ALLOW_CREDENTIALS = False
+# No header beyond the always-allowed ones: no API key (Authorization) from a page,
+# where every visitor could read it.
+CORS_ALLOW_HEADERS: list[str] = []
+CORS_EXPOSE_HEADERS = ["Retry-After"]  # the widget says how long to wait after 429
 
 # --- Content -------------------------------------------------------------------
 UPLOAD_MAX_FILE_BYTES = envint("UPLOAD_MAX_FILE_BYTES", 20 * 1024 * 1024)

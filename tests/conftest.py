@@ -46,7 +46,7 @@ def index_dir(settings, tmp_path: Path) -> Iterator[Path]:
 def in_process(settings) -> None:
     """Tests share one address and one cache, so the per-client rates are off
     (tests of the limits set them); the search log is written as the search is."""
-    for group in ("SEARCH", "ANALYSIS", "LOGIN", "LOGIN_USER"):
+    for group in ("SEARCH", "ANALYSIS", "LOGIN", "LOGIN_USER", "FEEDBACK"):
         setattr(settings, f"RATE_{group}", "")
     settings.SEARCH_LOG_BACKGROUND = False
     settings.HEALTH_CACHE_SECONDS = 0

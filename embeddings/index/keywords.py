@@ -133,23 +133,26 @@ class TantivyKeywords:
                     digest.update(hashlib.file_digest(f, "sha256").digest())
         return digest.hexdigest()
 
-    def search(self, text: str, *, k: int) -> KeywordHits:
+    def search(self, text: str, *, k: int, also: Sequence[str] = ()) -> KeywordHits:
         """The ``k`` best chunks for the query's terms, best first, as (chunk id,
         BM25, coverage): BM25 over the sum of the query terms' idf, about the
         idf-weighted share of the query a chunk holds (1 for each term once at
         average length), a scale that means the same from one query to the next.
+        The terms of ``also`` (synonyms) match too, without growing that sum: a
+        chunk with the synonym scores as one with the word.
         ValueError or OSError when a segment is damaged."""
         import tantivy
 
         terms = query_terms(text)
         if not terms or k <= 0:
             return []
+        extra = [t for t in query_terms(" ".join(also)) if t not in terms]
         index = self._open()
         schema = index.schema
         query = tantivy.Query.boolean_query(
             [
                 (tantivy.Occur.Should, tantivy.Query.term_query(schema, "text", t))
-                for t in terms
+                for t in terms + extra
             ]
         )
         searcher = index.searcher()

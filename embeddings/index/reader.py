@@ -8,6 +8,7 @@ wrong in ``problems`` (health, metrics), logs it once and asks for a repair.
 import contextlib
 import logging
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -138,15 +139,18 @@ class IndexReader:
             return [[] for _ in range(len(matrix))]
         return loaded.vectors.search(matrix, k)
 
-    def match(self, text: str, *, partitions: list[str], k: int) -> KeywordHits:
+    def match(
+        self, text: str, *, partitions: list[str], k: int, also: Sequence[str] = ()
+    ) -> KeywordHits:
         """The ``k`` best keyword matches over the partitions, as (id, BM25,
-        coverage), ordered by coverage, which compares across partitions."""
+        coverage), ordered by coverage, which compares across partitions; the
+        terms of ``also`` (synonyms) match too."""
         hits: KeywordHits = []
         for partition in partitions:
             loaded = self.get(partition)
             if loaded is not None and loaded.keywords is not None:
                 try:
-                    hits.extend(loaded.keywords.search(text, k=k))
+                    hits.extend(loaded.keywords.search(text, k=k, also=also))
                 except (ValueError, OSError) as error:  # a damaged segment
                     self.keyword_failed(partition, error)
         hits.sort(key=lambda hit: -hit[2])

@@ -12,3 +12,19 @@ document.addEventListener("keydown", (event) => {
   event.preventDefault();
   (next < 0 ? question : links[next]).focus();
 });
+
+// A result opened: which search, which result and where, sent as the link is
+// followed (a beacon outlives the page). Without this file, no click is counted.
+const opened = (event) => {
+  const link = event.target.closest("#results .result h2 a");
+  const result = link && link.closest(".result[data-search]");
+  if (!result || (event.type === "auxclick" && event.button !== 1)) return;
+  const sent = new FormData();
+  sent.append("search", result.dataset.search);
+  sent.append("position", result.dataset.position);
+  sent.append("kind", result.dataset.kind);
+  sent.append("id", result.dataset.id);
+  navigator.sendBeacon(document.getElementById("results").dataset.click, sent);
+};
+document.addEventListener("click", opened);
+document.addEventListener("auxclick", opened);

@@ -1,7 +1,12 @@
-"""A headless Chromium page for browser tests (Debian's chromium, via Playwright)."""
+"""Headless Chromium (Debian's, via Playwright) and a page of it, for browser tests."""
+
+from pathlib import Path
 
 import pytest
+from django.core.management import call_command
 
+ROOT = Path(__file__).resolve().parents[2]
+DEMO = ROOT / "faq" / "demo" / "webapps.jsonl"
 CHROMIUM = "/usr/bin/chromium"
 FLAGS = [
     "--headless",
@@ -26,13 +31,23 @@ def plain_static_names(settings):
 
 
 @pytest.fixture
-def page(monkeypatch):
+def browser(monkeypatch):
     from playwright.sync_api import sync_playwright
 
     # Playwright runs an event loop in this thread, and Django then refuses ORM
     # calls from it; the tests' own ORM calls are plain synchronous ones.
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        yield browser.new_page(viewport={"width": 1100, "height": 900})
-        browser.close()
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser):
+    return browser.new_page(viewport={"width": 1100, "height": 900})
+
+
+@pytest.fixture
+def demo(db):
+    call_command("import_content", str(DEMO), "--collection", "webapps")

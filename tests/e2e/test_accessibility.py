@@ -6,51 +6,16 @@ pages' Content Security Policy would refuse it as an injected script, so these
 pages are opened in a context that bypasses it (the policy itself has its own
 test in test_search_page.py)."""
 
-from pathlib import Path
-
 import pytest
-from django.core.management import call_command
 
 from faq.models import Collection, Faq, item_url
-from tests.e2e.conftest import CHROMIUM, FLAGS
+from tests.e2e.axe import serious
 
 pytestmark = [
     pytest.mark.e2e,
     pytest.mark.slow,
     pytest.mark.django_db(transaction=True),
 ]
-ROOT = Path(__file__).resolve().parents[2]
-AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
-DEMO = ROOT / "faq" / "demo" / "webapps.jsonl"
-
-
-@pytest.fixture
-def browser(monkeypatch):
-    from playwright.sync_api import sync_playwright
-
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture
-def demo(db):
-    call_command("import_content", str(DEMO), "--collection", "webapps")
-
-
-def serious(page) -> list[str]:  # type: ignore[no-untyped-def]
-    """axe-core's serious and critical violations on the page, as lines to read."""
-    assert AXE.exists(), "axe-core is missing: make browser installs it"
-    page.add_script_tag(path=str(AXE))
-    found = page.evaluate("async () => (await axe.run(document)).violations")
-    return [
-        f"{v['impact']}: {v['id']}: {v['help']} ({len(v['nodes'])}: "
-        f"{v['nodes'][0]['target']})"
-        for v in found
-        if v["impact"] in ("serious", "critical")
-    ]
 
 
 def test_axe_finds_nothing_serious_on_the_search_and_answer_pages(

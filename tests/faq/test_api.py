@@ -27,6 +27,7 @@ def test_search_returns_ranked_results_with_every_score(make_faq):
     assert response.status_code == 200
     body = response.json()
     [hit] = body.pop("results")
+    assert len(body.pop("search_id")) == 16  # logged: votes and clicks name it
     assert body | {"took_ms": 0} == {
         "query": "forgot my password",
         "mode": "hybrid",
@@ -56,6 +57,7 @@ def test_search_returns_ranked_results_with_every_score(make_faq):
         "keyword_score": 0,
         "keyword_rank": 1,
         "explanation": "",
+        "pinned": False,
     }
     assert 0.5 < hit["cosine"] <= 1 and hit["keyword_score"] > 0
     assert hit["explanation"] == (

@@ -56,11 +56,11 @@ def test_the_page_links_to_the_pages_before_and_after_without_javascript(faqs):
     browser = Client()
     first = browser.get("/", {"q": "export a report"}).content.decode()
     assert "Results 1–10 of 25" in first
-    assert 'rel="next" href="?q=export+a+report&amp;page=2"' in first
+    assert 'rel="next" href="?q=export+a+report&amp;page=2&amp;s=' in first
     assert 'rel="prev"' not in first
     last = browser.get("/", {"q": "export a report", "page": 3}).content.decode()
     assert "Results 21–25 of 25" in last
-    assert 'rel="prev" href="?q=export+a+report&amp;page=2"' in last
+    assert 'rel="prev" href="?q=export+a+report&amp;page=2&amp;s=' in last
     assert 'rel="next"' not in last
 
 

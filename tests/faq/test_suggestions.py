@@ -29,7 +29,14 @@ def asked(collection, make_faq):
         ("how do I refund", other, 2, 0.9),  # another collection's
     ]
     SearchLog.objects.bulk_create(
-        SearchLog(query=q, collection=c, results=n, top_score=s) for q, c, n, s in logs
+        SearchLog(
+            query=q,
+            collection=c,
+            results=n,
+            top_score=s,
+            confident=s is not None and s >= c.confidence_threshold,
+        )
+        for q, c, n, s in logs
     )
 
 

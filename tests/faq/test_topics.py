@@ -215,13 +215,15 @@ def test_the_topics_page_groups_what_people_searched_for(
 # --- the search log ---------------------------------------------------------------
 
 
-def test_the_search_page_logs_each_query_but_the_api_does_not(client, faqs):
+def test_the_search_page_and_the_api_log_each_query_marked_by_where(client, faqs):
     client.get("/", {"q": "reset my password"})
     client.get("/api/search", {"q": "refund please"})
     client.get("/", {"q": "  "})  # nothing searched
-    log = SearchLog.objects.get()
-    assert (log.query, log.collection, log.results) == ("reset my password", None, 7)
-    assert log.top_score == pytest.approx(0.85, abs=0.1)
+    page, api = SearchLog.objects.order_by("pk")
+    assert (page.query, page.collection, page.results) == ("reset my password", None, 7)
+    assert page.top_score == pytest.approx(0.85, abs=0.1)
+    assert (page.source, page.mode, page.confident) == ("page", "hybrid", True)
+    assert (api.query, api.source, api.api_key) == ("refund please", "api", None)
 
 
 def test_typing_on_rewrites_the_last_query_instead_of_adding_one(

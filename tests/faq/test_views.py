@@ -12,7 +12,7 @@ def test_the_search_page_works_without_javascript(client, make_faq):
     page = client.get("/", {"q": "I forgot my password"})
     assert page.status_code == 200
     html = page.content.decode()
-    assert '<form class="search" method="get"' in html
+    assert '<form id="search" class="search" method="get"' in html
     assert "How do I reset my <mark>password</mark>?" in html
     assert "Use the reset link on the login page." in html
     assert '<option value="Account">Account (1)</option>' in html  # its results
