@@ -59,9 +59,9 @@ class Scope:
         return logs.filter(private=False).exclude(collection__in=hidden)
 
 
-@dataclass(frozen=True)
-class Day:
-    day: date
+class Shares:
+    """The shares of searches with no result and with no confident answer."""
+
     searches: int
     no_result: int
     unconfident: int  # no confident answer, no result included
@@ -73,6 +73,14 @@ class Day:
     @property
     def unconfident_share(self) -> float:
         return self.unconfident / self.searches if self.searches else 0.0
+
+
+@dataclass(frozen=True)
+class Day(Shares):
+    day: date
+    searches: int
+    no_result: int
+    unconfident: int
 
 
 @dataclass(frozen=True)
@@ -122,7 +130,7 @@ class Source:
 
 
 @dataclass
-class Report:
+class Report(Shares):
     scope: Scope
     searches: int
     no_result: int
@@ -137,14 +145,6 @@ class Report:
     positions: list[Position]
     sources: list[Source]
     charts: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def no_result_share(self) -> float:
-        return self.no_result / self.searches if self.searches else 0.0
-
-    @property
-    def unconfident_share(self) -> float:
-        return self.unconfident / self.searches if self.searches else 0.0
 
     @property
     def helpful_share(self) -> float:

@@ -1,5 +1,6 @@
 """Headless Chromium (Debian's, via Playwright) and a page of it, for browser tests."""
 
+import os
 from pathlib import Path
 
 import pytest
@@ -51,3 +52,9 @@ def page(browser):
 @pytest.fixture
 def demo(db):
     call_command("import_content", str(DEMO), "--collection", "webapps")
+
+
+@pytest.fixture
+def shots(tmp_path: Path) -> Path:
+    """Where a test's screenshots go: SCREENSHOTS_DIR=docs takes the README's."""
+    return Path(os.environ.get("SCREENSHOTS_DIR") or tmp_path)

@@ -51,7 +51,9 @@ def test_the_page_fits_a_phone(live_server, browser, demo, tmp_path):
     page.screenshot(path=str(tmp_path / "phone.png"), full_page=True)
 
 
-def test_search_filters_and_pages_work_without_javascript(live_server, browser, demo):
+def test_search_filters_and_pages_work_without_javascript(
+    live_server, browser, demo, shots
+):
     page = browser.new_context(java_script_enabled=False).new_page()
     page.goto(live_server.url + "/")
     page.get_by_label("Question").fill("email")
@@ -66,6 +68,7 @@ def test_search_filters_and_pages_work_without_javascript(live_server, browser, 
     assert "page=2" in page.url and "kind=faq" in page.url
     assert page.locator(".result h2").first.inner_text() != first
     assert page.get_by_role("link", name="← Previous").count() == 1
+    page.screenshot(path=str(shots / "search-no-javascript.png"))
 
 
 def test_arrow_keys_move_through_the_results_and_long_answers_fold(

@@ -2,20 +2,11 @@
 result, and staff read it on the analytics page, which axe-core finds nothing
 serious on; a private collection stays out of an anonymous visitor's page."""
 
-import os
-from pathlib import Path
-
 import pytest
 from django.contrib.auth.models import User
 
 from faq.models import Click, Collection, Faq, Feedback, SearchLog
 from tests.e2e.axe import serious
-
-
-def shots(tmp_path: Path) -> Path:
-    """Where screenshots go: SCREENSHOTS_DIR=docs takes the README's."""
-    return Path(os.environ.get("SCREENSHOTS_DIR") or tmp_path)
-
 
 pytestmark = [
     pytest.mark.e2e,
@@ -24,12 +15,12 @@ pytestmark = [
 ]
 
 
-def test_a_vote_asks_why_not_and_a_click_is_counted(live_server, page, demo, tmp_path):
+def test_a_vote_asks_why_not_and_a_click_is_counted(live_server, page, demo, shots):
     page.goto(live_server.url + "/?q=cross+out+words+in+a+github+comment")
     first = page.locator(".result").first
     first.get_by_role("button", name="No").click()
     first.get_by_label("Out of date").check()
-    page.screenshot(path=str(shots(tmp_path) / "search-feedback.png"))
+    page.screenshot(path=str(shots / "search-feedback.png"))
     first.get_by_role("button", name="Send").click()
     first.get_by_text("Thanks for telling us").wait_for()
     vote = Feedback.objects.get()
@@ -51,7 +42,7 @@ def test_a_vote_asks_why_not_and_a_click_is_counted(live_server, page, demo, tmp
 
 
 def test_the_analytics_page_with_data_has_nothing_serious_for_axe(
-    live_server, browser, demo, tmp_path
+    live_server, browser, demo, shots
 ):
     for q in ["export my gmail", "export my gmail", "the best pizza in naples"]:
         page = browser.new_page()
@@ -70,12 +61,12 @@ def test_the_analytics_page_with_data_has_nothing_serious_for_axe(
         "export my gmail" in page.locator("#top ~ table, section").all_inner_texts()[2]
     )
     assert page.locator("svg.chart").count() == 3
-    page.screenshot(path=str(shots(tmp_path) / "analytics.png"), full_page=True)
+    page.screenshot(path=str(shots / "analytics.png"), full_page=True)
     assert serious(page) == []
 
 
 def test_a_private_collection_is_refused_to_an_anonymous_visitor(
-    live_server, page, demo
+    live_server, page, demo, shots
 ):
     staff = Collection.objects.create(name="Staff handbook", slug="staff", private=True)
     Faq.objects.create(collection=staff, question="Salary bands?", answer="Secret.")
@@ -85,3 +76,4 @@ def test_a_private_collection_is_refused_to_an_anonymous_visitor(
     page.goto(live_server.url + "/?q=salary+bands&collection=staff")
     assert page.locator(".error").count() == 1
     assert "Secret." not in page.content()
+    page.screenshot(path=str(shots / "search-private-refused.png"))
