@@ -9,10 +9,12 @@ shown to others. A search names what its caller may read with an ``Access``.
 from dataclasses import dataclass
 from typing import Any
 
+from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest
 
 from faq.exceptions import Unauthorized
 from faq.models import ApiKey, Collection
+from faq.offline import went_away
 
 
 @dataclass(frozen=True)
@@ -53,14 +55,20 @@ def key_access(key: ApiKey | None) -> Access:
 def request_key(request: HttpRequest) -> ApiKey | None:
     """The API key a public endpoint was called with, if any (``Authorization:
     Bearer``): none reads public collections; a wrong one is refused, not
-    silently read as none."""
+    silently read as none. While the database cannot be reached, none."""
     from faq.auth import api_key_find
 
     header = request.headers.get("Authorization", "")
     if not header:
         return None
     scheme, _, token = header.partition(" ")
-    key = api_key_find(token.strip()) if scheme.lower() == "bearer" else None
+    try:
+        key = api_key_find(token.strip()) if scheme.lower() == "bearer" else None
+    except (OperationalError, InterfaceError) as error:
+        # The database away (a web host serving from its copy): no key can be
+        # checked, and the request reads what anyone may.
+        went_away(error)
+        return None
     if key is None:
         raise Unauthorized("The API key is not valid (or has been revoked).")
     return key

@@ -205,7 +205,7 @@ class SearchOut(Schema):
     results: list[SearchHit]
 
 
-class ShownIn(Schema):
+class ShownIn(Body):
     search_id: str = Field(
         ..., pattern=r"^[A-Za-z0-9_-]{16}$", description="The search's search_id."
     )

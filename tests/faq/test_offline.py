@@ -137,3 +137,21 @@ def test_the_search_page_is_answered_from_the_copy_too(
     assert "How do I get a refund?" in html
     assert '<option value="billing">billing (1)</option>' in html  # and counts
     assert '<option value="help">Help</option>' in html
+
+
+def test_the_api_is_answered_from_the_copy_and_logs_nothing_meanwhile(
+    host, collection, client, settings
+):
+    settings.OFFLINE_RETRY_SECONDS = 5
+    add(collection, "How do I get a refund?", "Ask billing.")
+    replica.follow_once()
+    with database_away():
+        found = client.get("/api/search", {"q": "money back", "collection": "help"})
+    assert found.status_code == 200, found.content
+    assert found.json()["results"][0]["title"] == "How do I get a refund?"
+    assert found.json()["search_id"] is None  # no log to write it to
+    with database_away():  # a key cannot be checked: what anyone may read
+        keyed = client.get(
+            "/api/search", {"q": "money back"}, HTTP_AUTHORIZATION="Bearer sk-x"
+        )
+    assert keyed.status_code == 200
