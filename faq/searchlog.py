@@ -31,6 +31,7 @@ from django.db.models import Subquery
 from django.utils import timezone
 from prometheus_client import Counter
 
+from faq import offline
 from faq.models import ITEMS, ApiKey, Click, Collection, Feedback, SearchLog
 from faq.search import SearchResponse
 
@@ -109,8 +110,8 @@ def search_log_record(
     next page) is not logged twice: it keeps ``shown``, the token of the results
     the tab shows (the form sends it back).
     """
-    if settings.SEARCH_LOG_DAYS <= 0:
-        return ""
+    if settings.SEARCH_LOG_DAYS <= 0 or offline.database_away():
+        return ""  # off, or answered from this host's copy: nowhere to write it
     previous = _previous_query(previous_url, collection=found.query.collection)
     if previous.lower() == found.query.q.lower() and TOKEN.fullmatch(shown):
         return shown

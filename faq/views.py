@@ -45,13 +45,11 @@ def search_page(request: HttpRequest) -> HttpResponse:
             form.add_error(None, error.message)
             status = error.status
         else:
-            token = ""
-            if not offline.database_away():
-                token = search_log_record(
-                    found=found,
-                    previous_url=request.headers.get("HX-Current-URL", ""),
-                    shown=request.GET.get("s", ""),
-                )
+            token = search_log_record(
+                found=found,
+                previous_url=request.headers.get("HX-Current-URL", ""),
+                shown=request.GET.get("s", ""),
+            )
             context["found"] = found
             context["token"] = token
             context["pages"] = _pages(request, found, token)
