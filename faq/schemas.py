@@ -15,9 +15,6 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict
 from faq.fields import NO_NUL, NONBLANK, SLUG, WEB_URL_OR_EMPTY
 from faq.importers.rows import FIELD_LIMITS
 
-Id = Annotated[int, Field(ge=1, le=2**63 - 1)]  # what a database id column holds
-Offset = Annotated[int, Field(ge=0, le=2**31)]  # offset + limit fits any database
-
 
 def _whole(value: Any) -> Any:
     """JSON Schema's integer: 2 or 2.0, not "2" nor true."""
@@ -37,6 +34,8 @@ def _form_bool(value: Any) -> Any:
 
 Whole = Annotated[int, BeforeValidator(_whole)]
 # Constraints before the validator, or pydantic leaves them out of the JSON Schema.
+Id = Annotated[int, Field(ge=1, le=2**63 - 1), BeforeValidator(_whole)]  # a database id
+Offset = Annotated[int, Field(ge=0, le=2**31)]  # offset + limit fits any database
 MinSize = Annotated[int, Field(ge=1, le=1000), BeforeValidator(_whole)]
 FormBool = Annotated[bool, BeforeValidator(_form_bool)]
 
@@ -209,7 +208,7 @@ class ShownIn(Body):
     search_id: str = Field(
         ..., pattern=r"^[A-Za-z0-9_-]{16}$", description="The search's search_id."
     )
-    position: int = Field(
+    position: Whole = Field(
         ...,
         ge=1,
         le=settings.SEARCH_MAX_OFFSET + settings.SEARCH_MAX_RESULTS,

@@ -149,10 +149,16 @@ def test_the_api_logs_searches_by_key_and_takes_votes_and_clicks(faqs):
         content_type="application/json",
     )
     assert vote.status_code == 202 and vote.json() == {"recorded": True}
-    assert (
-        api.post("/api/clicks", shown, content_type="application/json").status_code
-        == 202
-    )
+    # JSON Schema's integers: 1.0 is one; "1" and true are not.
+    click = shown | {"position": 1.0, "id": float(first["id"])}
+    assert api.post("/api/clicks", click, content_type="application/json").json() == {
+        "recorded": True
+    }
+    for wrong in ({"position": "1"}, {"id": True}):
+        refused = api.post(
+            "/api/clicks", shown | wrong, content_type="application/json"
+        )
+        assert refused.status_code == 422
     log = SearchLog.objects.get(token=search_id)
     assert (log.source, log.feedback_set.get().reason) == ("api", "not_answered")
     assert log.click_set.count() == 1
