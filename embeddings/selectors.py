@@ -20,7 +20,7 @@ class ChunkHit(NamedTuple):  # a tuple: a search makes hundreds
     chunk_id: int
     source_type: str
     source_id: int
-    cosine: float  # to the query, whichever leg found the chunk
+    cosine: float | None  # to the query, whichever leg found it; None: not asked
     bm25: float | None = None  # None: the keyword leg did not find it
     coverage: float = 0.0  # BM25 over the query's summed idf (see index.keywords)
 
@@ -35,20 +35,22 @@ def chunks_search(
     k: int,
     legs: tuple[str, ...] = LEGS,
     synonyms: Sequence[str] = (),
+    cosines: bool = True,
 ) -> dict[str, list[ChunkHit]]:
     """Each leg's ``k`` best chunks for ``query``, best first (the keyword leg
     matching the ``synonyms`` too).
 
     Every hit carries its cosine to the query, keyword hits included, so that
-    similarity thresholds mean the same in every mode.
+    similarity thresholds mean the same in every mode; the keyword leg alone
+    without ``cosines`` does not embed the query, and its hits' cosines are None.
     """
     if k <= 0 or not partitions:
         return {leg: [] for leg in legs}
     served = {p: loaded for p in partitions if (loaded := reader.get(p)) is not None}
-    vectors = query_vectors(query, served)
+    vectors = query_vectors(query, served) if cosines or "dense" in legs else None
     dense: Hits = []
-    if "dense" in legs:  # each version searched with the query as its model makes it
-        for partition, loaded in served.items():
+    if vectors is not None and "dense" in legs:  # each version searched with the
+        for partition, loaded in served.items():  # query as its model makes it
             dense.extend(loaded.vectors.search(vectors[partition].reshape(1, -1), k)[0])
         dense = sorted(dense, key=lambda hit: -hit[1])[:k]
     matched = (
@@ -56,7 +58,7 @@ def chunks_search(
         if "keyword" in legs
         else []
     )
-    cosine = dict(dense)
+    cosine: dict[int, float | None] = dict(dense)
     keyword = {chunk_id: (bm25, coverage) for chunk_id, bm25, coverage in matched}
     sources = _sources([*cosine, *keyword], partitions)
     cosine |= _cosines(
@@ -111,13 +113,13 @@ def _sources(
 
 def _cosines(
     served: dict[str, Loaded],
-    vectors: dict[str, np.ndarray],
+    vectors: dict[str, np.ndarray] | None,
     chunk_ids: list[int],
     sources: dict[int, tuple[str, str, int]],
-) -> dict[int, float]:
+) -> dict[int, float | None]:
     """Cosines of chunks the dense leg did not return, from the vectors in their
-    partition's served version."""
-    found: dict[int, float] = {}
+    partition's served version (None for each, without the query's ``vectors``)."""
+    found: dict[int, float | None] = {}
     by_partition: dict[str, list[int]] = {}
     for chunk_id in chunk_ids:
         if chunk_id in sources:
@@ -125,6 +127,9 @@ def _cosines(
     for partition, ids in by_partition.items():
         if partition in served:  # those not in this version yet are left out
             stored = served[partition].vectors.vectors(ids)
+            if vectors is None:
+                found |= dict.fromkeys(stored)
+                continue
             vector = vectors[partition]
             found |= {chunk_id: float(row @ vector) for chunk_id, row in stored.items()}
     return found

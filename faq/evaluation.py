@@ -150,7 +150,12 @@ def _run_queries(
     ):
         started = time.perf_counter()
         query = SearchQuery(
-            q=text, collection=collection.slug, k=100, mode=mode, snippets=False
+            q=text,
+            collection=collection.slug,
+            k=100,
+            mode=mode,
+            snippets=False,
+            cosines=False,  # ranks only: keyword mode need not embed the query
         )
         found = search(query)
         latency.append((time.perf_counter() - started) * 1000)

@@ -354,7 +354,12 @@ class SearchLog(models.Model):
     mode = models.CharField(max_length=10, blank=True)
     results = models.PositiveIntegerField(default=0)
     top_score = models.FloatField(null=True, blank=True)
-    confident = models.BooleanField(default=False)
+    confident = models.BooleanField(
+        null=True,
+        default=False,
+        help_text="Empty: no cosines to judge by (a keyword search through the API "
+        "that asked for none).",
+    )
     private = models.BooleanField(
         default=False, help_text="It searched private collections too."
     )

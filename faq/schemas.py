@@ -107,6 +107,13 @@ class SearchParams(Schema):
         description="Count the results of each kind and category too (each counted "
         "with the other filter applied, not its own).",
     )
+    cosines: bool = Field(
+        False,
+        description="Keyword mode: each result's cosine too, and so whether an "
+        "answer is confident, at the cost of embedding the query (min_score asks "
+        "for them as well). Without, they are null. The other modes always have "
+        "them.",
+    )
 
 
 class SuggestParams(Schema):
@@ -166,7 +173,11 @@ class SearchHit(BaseModel):
         description="What the mode ranks by: cosine (dense), "
         "BM25 (keyword) or the fused score (hybrid).",
     )
-    cosine: float = Field(..., description="Cosine similarity of the best chunk.")
+    cosine: float | None = Field(
+        ...,
+        description="Cosine similarity of the best chunk; null in keyword mode "
+        "without cosines=true.",
+    )
     dense_rank: int | None
     keyword_score: float | None = Field(..., description="BM25 of the best chunk.")
     keyword_rank: int | None
@@ -178,9 +189,10 @@ class SearchOut(Schema):
     mode: str
     fusion: str | None
     took_ms: float
-    confident: bool = Field(
+    confident: bool | None = Field(
         ...,
-        description="Does the best result clear the collection's confidence threshold?",
+        description="Does the best result clear the collection's confidence "
+        "threshold? Null when the results have no cosines (keyword mode).",
     )
     total: int = Field(
         ...,

@@ -53,6 +53,10 @@ class SearchQuery:
     snippets: bool = True
     facets: bool = False  # count the results of each kind and category too
     access: Access = PUBLIC  # the private collections the caller may read
+    # Keyword mode: each result's cosine too (and so whether one is confident),
+    # at the cost of embedding the query; min_score implies it, and the other
+    # modes embed the query anyway.
+    cosines: bool = True
 
 
 @dataclass(frozen=True)
@@ -68,7 +72,7 @@ class SearchResult:
     category: str
     collection: str
     score: float  # what the mode ranks by (fused in hybrid)
-    cosine: float  # the best chunk's cosine similarity to the query, any mode
+    cosine: float | None  # the best chunk's cosine to the query; None: not asked
     dense_rank: int | None
     keyword_score: float | None  # BM25 of the best keyword chunk
     keyword_rank: int | None
@@ -92,20 +96,23 @@ class SearchResponse:
     def contact_url(self) -> str | None:
         """With no confident answer, where to ask: the contact page of the
         collection searched, or else of the best result's."""
-        if self.confident:
+        if self.confident is not False:
             return None
         searched = [self.collection] if self.collection else []
         best = [self.results[0].item.collection] if self.results else []
         return next((c.contact_url for c in searched + best if c.contact_url), None)
 
     @property
-    def confident(self) -> bool:
-        """Does the best result clear the collection's confidence threshold?"""
+    def confident(self) -> bool | None:
+        """Does the best result clear the collection's confidence threshold?
+        None: nobody can say (a keyword search that asked for no cosines)."""
         if not self.results:
             return False
-        best = self.results[0]
-        threshold = best.item.collection.confidence_threshold
-        return max(r.cosine for r in self.results) >= threshold
+        cosines = [r.cosine for r in self.results]
+        if None in cosines:
+            return None
+        threshold = self.results[0].item.collection.confidence_threshold
+        return max(c for c in cosines if c is not None) >= threshold
 
 
 def search(query: SearchQuery) -> SearchResponse:
@@ -168,13 +175,14 @@ def search_validate(query: SearchQuery) -> SearchQuery:
     fusion = query.fusion or settings.SEARCH_FUSION
     if fusion not in FUSIONS:
         raise ApplicationError(f"fusion must be one of {', '.join(FUSIONS)}.")
+    cosines = query.cosines or query.min_score is not None or mode != "keyword"
     weight = query.weight
     if weight is None:
         default = fusion == settings.SEARCH_FUSION
         weight = settings.SEARCH_KEYWORD_WEIGHT if default else DEFAULT_WEIGHTS[fusion]
     if not 0 <= weight <= 1:
         raise ApplicationError("weight (of the keyword leg) must be between 0 and 1.")
-    return replace(query, q=q, mode=mode, fusion=fusion, weight=weight)
+    return replace(query, q=q, mode=mode, fusion=fusion, weight=weight, cosines=cosines)
 
 
 @dataclass(frozen=True)
@@ -294,7 +302,12 @@ def _search_grouped(
     )
     while True:
         hits = chunks_search(
-            query.q, partitions=partitions, k=fetch, legs=legs, synonyms=synonyms
+            query.q,
+            partitions=partitions,
+            k=fetch,
+            legs=legs,
+            synonyms=synonyms,
+            cosines=query.cosines,
         )
         found = _results(query, hits, collections, content, need)
         if len(found.results) >= need or fetch >= most:
@@ -318,7 +331,7 @@ def _results(
     scored = [
         (source, fused, closest[source])
         for source, fused in _rank(query, best, closest)
-        if query.min_score is None or closest[source].cosine >= query.min_score
+        if query.min_score is None or (closest[source].cosine or 0) >= query.min_score
     ]
     kind = KIND_LABELS.get(query.kind or "")
     candidates = [c for c in scored if kind is None or c[0][0] == kind]
@@ -411,7 +424,9 @@ def _closest(best: dict[str, dict[SourceKey, ChunkHit]]) -> dict[SourceKey, Chun
     closest: dict[SourceKey, ChunkHit] = {}
     for leg in best.values():
         for source, hit in leg.items():
-            if source not in closest or hit.cosine > closest[source].cosine:
+            if source not in closest or (hit.cosine or 0) > (
+                closest[source].cosine or 0
+            ):
                 closest[source] = hit
     return closest
 
@@ -422,14 +437,14 @@ def _rank(
     closest: dict[SourceKey, ChunkHit],
 ) -> list[tuple[SourceKey, Fused]]:
     if query.mode == "dense":
-        scored = {s: Fused(h.cosine, "cosine") for s, h in best["dense"].items()}
+        scored = {s: Fused(h.cosine or 0, "cosine") for s, h in best["dense"].items()}
     elif query.mode == "keyword":
         scored = {s: Fused(h.bm25 or 0.0, "bm25") for s, h in best["keyword"].items()}
     else:
         coverage = {s: h.coverage for s, h in best["keyword"].items()}
-        dense = {s: h.cosine for s, h in best["dense"].items()}
+        dense = {s: h.cosine or 0 for s, h in best["dense"].items()}
         if query.fusion == "boost":  # every candidate's cosine, from either leg
-            dense = {s: h.cosine for s, h in closest.items()}
+            dense = {s: h.cosine or 0 for s, h in closest.items()}
         fuse = METHODS[query.fusion]
         scored = fuse(  # type: ignore[assignment]
             dense, coverage, weight=query.weight, explain=query.explain
@@ -487,7 +502,7 @@ def _result(
         category=item.category,
         collection=item.collection.slug,
         score=round(fused.score, 4),
-        cosine=round(chunk.cosine, 4),
+        cosine=None if chunk.cosine is None else round(chunk.cosine, 4),
         dense_rank=ranks.get("dense", {}).get(source),
         keyword_score=round(keyword_hit.bm25, 4)
         if keyword_hit and keyword_hit.bm25

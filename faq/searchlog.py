@@ -58,7 +58,7 @@ class Entry:
     mode: str
     results: int
     top_score: float | None
-    confident: bool
+    confident: bool | None  # None: a keyword search without cosines
     collection_slug: str | None
     collection_id: int | None  # known when a result says it
     previous: str  # the query this tab searched last, in the same collection
@@ -120,7 +120,9 @@ def search_log_record(
         query=found.query.q[: SearchLog._meta.get_field("query").max_length],
         mode=found.query.mode,
         results=found.total,
-        top_score=max((r.cosine for r in found.results), default=None),
+        top_score=max(
+            (r.cosine for r in found.results if r.cosine is not None), default=None
+        ),
         confident=found.confident,
         collection_slug=found.query.collection,
         collection_id=(

@@ -43,6 +43,30 @@ def test_every_result_carries_both_legs_and_an_explanation(faqs):
     assert first.score == pytest.approx(first.cosine + 0.15 * coverage, abs=1e-3)
 
 
+def test_keyword_mode_embeds_the_query_only_when_a_cosine_is_asked_for(client, faqs):
+    from embeddings.encoders import encode_query
+
+    def api(**params: object) -> tuple[dict, int]:
+        encode_query.cache_clear()
+        found = client.get("/api/search", {"q": "E-4417", "mode": "keyword", **params})
+        return found.json(), encode_query.cache_info().misses
+
+    found, encoded = api()
+    assert (
+        encoded == 0 and found["results"][0]["title"] == "What does error E-4417 mean?"
+    )
+    assert found["results"][0]["cosine"] is None and found["confident"] is None
+    assert found["contact_url"] is None  # nobody can say the answer is not confident
+    for asked in ({"cosines": "true"}, {"min_score": "-1"}):
+        found, encoded = api(**asked)
+        assert encoded == 1 and isinstance(found["results"][0]["cosine"], float)
+        assert isinstance(found["confident"], bool)
+    # The page judges confidence, and so has its cosines.
+    encode_query.cache_clear()
+    client.get("/", {"q": "E-4417", "mode": "keyword"})
+    assert encode_query.cache_info().misses == 1
+
+
 @pytest.mark.parametrize("fusion", ["boost", "relative", "rrf", "distribution"])
 def test_fusion_can_be_chosen_per_request(faqs, fusion):
     response = search(SearchQuery(q="reset password", fusion=fusion, explain=True))
