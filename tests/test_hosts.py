@@ -37,7 +37,9 @@ from tests.processes import (
 )
 from tests.servers import Postgres, Redis, postgres, redis
 
-pytestmark = [pytest.mark.slow, pytest.mark.services]
+# One xdist worker runs them all (make test-faults): the hosts' network namespaces
+# have fixed names.
+pytestmark = [pytest.mark.slow, pytest.mark.services, pytest.mark.xdist_group("hosts")]
 BIN = Path(sys.executable).parent
 PORT = 8000
 
