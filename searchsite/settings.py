@@ -354,10 +354,13 @@ EMBEDDINGS_MODELS = envlist("EMBEDDINGS_MODELS", "")
 
 def bulk_backend(backend: str, cpuinfo: str) -> str:
     """What Celery workers embed content with, given the site's backend: OpenVINO
-    in bf16 where the CPU has AMX (Intel Xeon since Sapphire Rapids) and the site
-    runs the default, since there it embeds in bulk 1.8x as fast as onnx-int8 (but
-    encodes one query 2.5x slower); else the site's own (README, "Encoder backends")."""
-    return "openvino" if backend == "onnx-int8" and " amx_bf16" in cpuinfo else backend
+    in bf16 where the CPU multiplies bf16 natively (AMX: Intel Xeon since Sapphire
+    Rapids; AVX512-BF16: AMD Zen 4 and 5) and the site runs the default, since there
+    it embeds in bulk faster than onnx-int8 (1.8x with AMX, 1.23x on a Zen 5; but
+    encodes one query slower) and a text's vector hardly depends on its batch; else
+    the site's own (bench/RESULTS.md, "Encoder backends")."""
+    native_bf16 = " amx_bf16" in cpuinfo or " avx512_bf16" in cpuinfo
+    return "openvino" if backend == "onnx-int8" and native_bf16 else backend
 
 
 def _cpuinfo() -> str:

@@ -230,12 +230,13 @@ def test_a_failed_export_leaves_nothing_behind(settings, tmp_path, monkeypatch):
     ]
 
 
-def test_workers_embed_with_openvino_only_where_amx_makes_it_faster():
+def test_workers_embed_with_openvino_only_where_native_bf16_makes_it_faster():
     amx = "flags\t\t: fpu sse avx512f avx512_bf16 amx_bf16 amx_tile amx_int8\n"
     assert bulk_backend("onnx-int8", amx) == "openvino"
-    assert bulk_backend("onnx-int8", "flags\t\t: fpu sse avx512f avx512_bf16\n") == (
-        "onnx-int8"
-    )
+    zen = "flags\t\t: fpu sse avx2 avx512f avx512_vnni avx512_bf16\n"
+    assert bulk_backend("onnx-int8", zen) == "openvino"
+    vnni = "flags\t\t: fpu sse avx2 fma avx512f avx512_vnni\n"
+    assert bulk_backend("onnx-int8", vnni) == "onnx-int8"
     assert bulk_backend("onnx-int8", "") == "onnx-int8"  # no /proc/cpuinfo
     assert bulk_backend("onnx", amx) == "onnx"  # a backend chosen is kept
     assert bulk_backend("openai", amx) == "openai"
