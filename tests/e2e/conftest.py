@@ -3,8 +3,11 @@
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 from django.core.management import call_command
+
+from embeddings.encoders import get_encoder
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "faq" / "demo" / "webapps.jsonl"
@@ -31,22 +34,50 @@ def plain_static_names(settings):
     }
 
 
-@pytest.fixture
-def browser(monkeypatch):
+@pytest.fixture(scope="module")
+def browser():
+    """One Chromium for a module's tests; each test's pages open in a context of
+    their own (``browser.new_page``), so no cookie or storage crosses tests."""
     from playwright.sync_api import sync_playwright
 
     # Playwright runs an event loop in this thread, and Django then refuses ORM
     # calls from it; the tests' own ORM calls are plain synchronous ones.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        yield chromium
-        chromium.close()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+        with sync_playwright() as p:
+            chromium = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+            yield chromium
+            chromium.close()
 
 
 @pytest.fixture
 def page(browser):
-    return browser.new_page(viewport={"width": 1100, "height": 900})
+    page = browser.new_page(viewport={"width": 1100, "height": 900})
+    yield page
+    page.context.close()
+
+
+# The model's vector of each text, computed once for every browser test: they load
+# the same demo content again and again, and what a page shows does not depend on
+# which batch a text was embedded in (the encoders' own tests check that).
+_VECTORS: dict[tuple[str, str], np.ndarray] = {}
+
+
+@pytest.fixture(autouse=True)
+def vectors_kept(monkeypatch):
+    encoder = get_encoder()
+    encode = encoder.encode
+
+    def kept(texts):
+        texts = list(texts)
+        new = [t for t in dict.fromkeys(texts) if (encoder.name, t) not in _VECTORS]
+        if new:
+            _VECTORS.update(zip([(encoder.name, t) for t in new], encode(new)))
+        if not texts:
+            return encode(texts)
+        return np.stack([_VECTORS[encoder.name, t] for t in texts])
+
+    monkeypatch.setattr(encoder, "encode", kept)
 
 
 @pytest.fixture
