@@ -72,7 +72,8 @@ def vectors_kept(monkeypatch):
         texts = list(texts)
         new = [t for t in dict.fromkeys(texts) if (encoder.name, t) not in _VECTORS]
         if new:
-            _VECTORS.update(zip([(encoder.name, t) for t in new], encode(new)))
+            keys = [(encoder.name, t) for t in new]
+            _VECTORS.update(zip(keys, encode(new), strict=True))
         if not texts:
             return encode(texts)
         return np.stack([_VECTORS[encoder.name, t] for t in texts])
