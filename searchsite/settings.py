@@ -272,12 +272,9 @@ if REDIS_URL:
         }
     }
 else:
-    # diskcache: SQLite files shared by every process of the machine, an atomic
-    # increment in tens of microseconds (Django's file-based cache writes and
-    # renames a file per rate-limit count: 0.4 ms, and lists the folder to cull).
-    CACHES = {
+    CACHES = {  # diskcache's SQLite files: every process's (searchsite.cache)
         "default": {
-            "BACKEND": "diskcache.DjangoCache",
+            "BACKEND": "searchsite.cache.DiskCache",
             "LOCATION": str(VAR_DIR / "cache"),
         }
     }
