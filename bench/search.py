@@ -165,7 +165,7 @@ def floor_encoder(threads: int) -> Any:
     from embeddings.index.dense import limit_threads
 
     threads_default_set(threads)
-    limit_threads(threads)
+    limit_threads(1)  # as searchsite.wsgi: one query, one thread
     encoder = make_encoder()
     encoder.encode(["warm up"])
     return encoder
@@ -230,11 +230,27 @@ def server_start(env: dict[str, str], port: int, config: "Config") -> subprocess
             # from each means all of them are ready.
             for n in range(4 * config.workers):
                 http_get(port, {"q": f"warm up {n}"})
+            follower_settled(deadline)
             return server
         except OSError:
             time.sleep(0.5)
     server.terminate()
     raise RuntimeError("gunicorn did not answer within 180 s")
+
+
+def follower_settled(deadline: float) -> None:
+    """Wait for the first check of a fresh site by the host's index follower (every
+    partition's files verified against the database, in a worker's background
+    thread): a web host's start-up, not what a search costs."""
+    from django.conf import settings
+
+    from embeddings.index import store
+    from embeddings.replica import STATE
+
+    while settings.INDEX_FOLLOW and not (store.index_dir() / STATE).exists():
+        if time.monotonic() > deadline:
+            raise RuntimeError("the index follower did not check the site in time")
+        time.sleep(0.2)
 
 
 def http_get(port: int, params: dict[str, str]) -> dict[str, Any]:

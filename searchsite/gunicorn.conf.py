@@ -42,10 +42,8 @@ def child_exit(server: Any, worker: Any) -> None:
 
 
 def post_fork(server: Any, worker: Any) -> None:
-    """Each worker takes its share of the cores (``EMBEDDINGS_THREADS`` wins)."""
+    """Each worker's model takes its share of the cores (``EMBEDDINGS_THREADS``
+    wins); FAISS searches on one thread (``searchsite.wsgi``)."""
     from embeddings.encoders import threads_default_set
-    from embeddings.index.dense import limit_threads
 
-    share = max(1, len(os.sched_getaffinity(0)) // server.cfg.workers)
-    threads_default_set(share)
-    limit_threads(share)
+    threads_default_set(max(1, len(os.sched_getaffinity(0)) // server.cfg.workers))
