@@ -72,11 +72,9 @@ test-scifact: install  ## the SciFact evaluation against PostgreSQL and Redis (i
 	$(TEST_ENV) DATABASE_URL=$(PG_URL)_scifact REDIS_URL=redis://127.0.0.1:6379/13 DB_CONN_MAX_AGE=0 \
 		VAR_DIR=$(CURDIR)/var/test-scifact $(PY) -m pytest -p no:cacheprovider -m scifact $(PYTEST_ARGS)
 
-# Two processes (pytest-xdist), each with a stack of its own: these tests mostly wait
-# out outages and restarts, one after another otherwise.
 test-faults: install  ## the fault and many-host suites: PostgreSQL, Redis, gunicorn and Celery of their own
 	$(SERVICES_ENV) VAR_DIR=$(CURDIR)/var/test-faults \
-		$(PY) -m pytest -p no:cacheprovider -n 2 --dist loadgroup $(SLOW_SUITES) $(PYTEST_ARGS)
+		$(PY) -m pytest -p no:cacheprovider $(SLOW_SUITES) $(PYTEST_ARGS)
 
 test-embedded: install  ## the tests that use the database again, on SQLite and the filesystem broker
 	env -u DATABASE_URL -u REDIS_URL $(TEST_ENV) VAR_DIR=$(CURDIR)/var/test-embedded TEST_PASS=embedded \

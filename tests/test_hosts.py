@@ -37,9 +37,7 @@ from tests.processes import (
 )
 from tests.servers import Postgres, Redis, postgres, redis
 
-# One xdist worker runs them all (make test-faults): the hosts' network namespaces
-# have fixed names.
-pytestmark = [pytest.mark.slow, pytest.mark.services, pytest.mark.xdist_group("hosts")]
+pytestmark = [pytest.mark.slow, pytest.mark.services]
 BIN = Path(sys.executable).parent
 PORT = 8000
 
