@@ -10,7 +10,7 @@ PG_URL ?= postgres://postgres@127.0.0.1:5432/searchsite
 REDIS_TEST_URL ?= redis://127.0.0.1:6379/14
 STATIC := staticfiles/staticfiles.json
 
-.PHONY: help install browser migrate demo run worker test test-embedded test-services test-scifact test-faults lint screenshot evaluate bench-deps bench-ingest bench-search bench-abuse bench-replica bench-pgvector clean
+.PHONY: help install browser migrate demo run worker test test-embedded test-services test-scifact test-faults test-hosts lint screenshot evaluate bench-deps bench-ingest bench-search bench-abuse bench-replica bench-pgvector clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
@@ -60,7 +60,7 @@ SERVICES_ENV := $(TEST_ENV) DATABASE_URL=$(PG_URL) REDIS_URL=$(REDIS_TEST_URL) D
 SLOW_SUITES := tests/test_faults.py tests/test_hosts.py
 
 test: install browser  ## the whole suite: on PostgreSQL + Redis, and on the embedded default
-	$(MAKE) --no-print-directory -j4 --output-sync=target test-services test-scifact test-faults test-embedded
+	$(MAKE) --no-print-directory -j5 --output-sync=target test-services test-scifact test-faults test-hosts test-embedded
 
 test-services: install  ## the suite against PostgreSQL and Redis on this machine (but the fault and host suites, and SciFact)
 	$(SERVICES_ENV) VAR_DIR=$(CURDIR)/var/test-services \
@@ -72,9 +72,15 @@ test-scifact: install  ## the SciFact evaluation against PostgreSQL and Redis (i
 	$(TEST_ENV) DATABASE_URL=$(PG_URL)_scifact REDIS_URL=redis://127.0.0.1:6379/13 DB_CONN_MAX_AGE=0 \
 		VAR_DIR=$(CURDIR)/var/test-scifact $(PY) -m pytest -p no:cacheprovider -m scifact $(PYTEST_ARGS)
 
-test-faults: install  ## the fault and many-host suites: PostgreSQL, Redis, gunicorn and Celery of their own
+# The fault suite and the many-host suite each wait out outages and restarts for
+# minutes: two processes, beside each other.
+test-faults: install  ## the fault suite: PostgreSQL, Redis, gunicorn and Celery of its own
 	$(SERVICES_ENV) VAR_DIR=$(CURDIR)/var/test-faults \
-		$(PY) -m pytest -p no:cacheprovider $(SLOW_SUITES) $(PYTEST_ARGS)
+		$(PY) -m pytest -p no:cacheprovider tests/test_faults.py $(PYTEST_ARGS)
+
+test-hosts: install  ## the many-host suite (root: network namespaces), services of its own
+	$(SERVICES_ENV) VAR_DIR=$(CURDIR)/var/test-hosts \
+		$(PY) -m pytest -p no:cacheprovider tests/test_hosts.py $(PYTEST_ARGS)
 
 test-embedded: install  ## the tests that use the database again, on SQLite and the filesystem broker
 	env -u DATABASE_URL -u REDIS_URL $(TEST_ENV) VAR_DIR=$(CURDIR)/var/test-embedded TEST_PASS=embedded \
