@@ -17,20 +17,17 @@ abuse stays under 1 s. Needs this machine's PostgreSQL and Redis packages
 import argparse
 import json
 import os
-import platform
 import tempfile
 from pathlib import Path
 from typing import Any
 
+from bench import cpu_name
 from tests.servers import postgres, redis
 from tests.test_faults import ABUSE_LIMITS, Stack, abuse_run, abuse_seed
 
 
 def cpu() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return f"{line.split(':', 1)[1].strip()}, {os.cpu_count()} cores"
-    return f"{platform.processor()}, {os.cpu_count()} cores"
+    return f"{cpu_name()}, {os.cpu_count()} cores"
 
 
 def run(seconds: float, abusers: int) -> dict[str, Any]:

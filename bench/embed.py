@@ -24,6 +24,8 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from bench import cpu_name
+
 if TYPE_CHECKING:
     from embeddings.encoders import Encoder
 
@@ -145,14 +147,8 @@ def machine() -> str:
     import openvino
     import torch
 
-    cpu = platform.processor() or platform.machine()
-    with open("/proc/cpuinfo") as handle:
-        for line in handle:
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
     return (
-        f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"{cpu_name()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
         f"torch {torch.__version__}, onnxruntime {onnxruntime.__version__}, "
         f"openvino {openvino.get_version().split('-')[0]}"
     )

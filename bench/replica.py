@@ -15,7 +15,6 @@ run is the baseline: what the path costs when nothing queues.
 import argparse
 import json
 import os
-import platform
 import threading
 import time
 from pathlib import Path
@@ -23,16 +22,15 @@ from typing import Any
 
 import django
 
+from bench import cpu_name
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "searchsite.settings")
 os.environ.setdefault("SECRET_KEY", "bench-only-" + os.urandom(16).hex())
 os.environ.setdefault("SECURE_SSL_REDIRECT", "false")
 
 
 def cpu() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return f"{line.split(':', 1)[1].strip()}, {os.cpu_count()} cores"
-    return f"{platform.processor()}, {os.cpu_count()} cores"
+    return f"{cpu_name()}, {os.cpu_count()} cores"
 
 
 def percentile(values: list[float], q: float) -> float:

@@ -56,6 +56,8 @@ from typing import Any
 
 import numpy as np
 
+from bench import cpu_name
+
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT.parent / "shared" / "data"
 CACHE = ROOT / "var" / "bench"
@@ -482,14 +484,6 @@ def run(args: argparse.Namespace, var: Path) -> dict[str, Any]:
         ann = ann_run(args.ann_vectors)
         result["ann"] = ann if ann is not None else "bench/ann.py not present"
     return result
-
-
-def cpu_name() -> str:
-    with open("/proc/cpuinfo") as handle:
-        for line in handle:
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine()
 
 
 def table(result: dict[str, Any], modes: list[str]) -> str:
