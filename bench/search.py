@@ -426,14 +426,14 @@ def server_env() -> dict[str, str]:
 def run(args: argparse.Namespace, var: Path) -> dict[str, Any]:
     from django.conf import settings
 
-    from embeddings import encoders
     from embeddings.index.reader import reader
+    from tests.encoding import encoder_use
 
     _, partition, build_s = site_build(args.chunks)
     texts = queries()[: args.queries or None]
     # The model on the threads a worker gives it, for the floor and in-process.
     encoder = floor_encoder(args.config.model_threads)
-    encoders._encoder = encoder
+    encoder_use(encoder)
     env = server_env()
     runs = {
         mode: mode_run(
