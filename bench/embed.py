@@ -10,6 +10,8 @@ cores falls on all of them alike and the ratios hold. Tokens are real word piece
 ([CLS]/[SEP] included, padding not), as the model reads them (truncated to 256).
 
 Quality: STS-benchmark test cosine Spearman of each backend (the gate is 0.815).
+``--avx2-only``: every library runs the kernels an AVX2-only CPU (AMD Zen 3) runs,
+on this one (``bench/avx2only.c``), so that CPU's ratios can be measured anywhere.
 Floor: FLOP per token (the six layers' matrix products, 144 d^2, plus attention,
 24 L d at the texts' own length L) times the tokens, over the stated per-core peak
 of this machine's matrix multiply (fp32 and int8; openvino counts as fp32, its graph).
@@ -24,7 +26,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bench import cpu_name
+from bench import AVX2_ONLY, avx2_only_check, avx2_only_exec, cpu_name
 
 if TYPE_CHECKING:
     from embeddings.encoders import Encoder
@@ -149,7 +151,8 @@ def machine() -> str:
 
     return (
         f"{cpu_name()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-        f"torch {torch.__version__}, onnxruntime {onnxruntime.__version__}, "
+        f"torch {torch.__version__} ({torch.backends.cpu.get_cpu_capability()} "
+        f"kernels), onnxruntime {onnxruntime.__version__}, "
         f"openvino {openvino.get_version().split('-')[0]}"
     )
 
@@ -160,7 +163,17 @@ def main() -> None:
     parser.add_argument("--texts", type=int, default=1000, help="of each dataset")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--backends", nargs="+", default=list(BACKENDS))
+    parser.add_argument(
+        "--avx2-only",
+        action="store_true",
+        help="run on the kernels of an AVX2-only CPU (Zen 3): AVX-512, VNNI, BF16 "
+        "and AMX hidden from CPUID",
+    )
     args = parser.parse_args()
+    if args.avx2_only and not os.environ.get(AVX2_ONLY):
+        avx2_only_exec()
+    if args.avx2_only:
+        avx2_only_check()
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "searchsite.settings")
     import django
 

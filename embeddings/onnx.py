@@ -33,7 +33,7 @@ from django.core.exceptions import ImproperlyConfigured
 from embeddings.encoders import LocalEncoder, _read_dimension, encoder_threads
 
 # Bump when the export changes what it writes: every cache is then rebuilt.
-RECIPE = "1"
+RECIPE = "2"
 FP32_FILE = "model.onnx"
 INT8_FILE = "model-int8.onnx"
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
@@ -42,6 +42,10 @@ WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 # channel brings the mean to 0.990, and 7-bit weights (reduce_range) keep
 # AVX2's int16 accumulation (no VNNI here) from saturating: 0.8187 Spearman.
 QUANTISE_OPTIONS: dict[str, Any] = {"per_channel": True, "reduce_range": True}
+# ONNX Runtime's SkipLayerNormalization kernel takes 5 ns an element where Add and
+# LayerNormalization together take 0.9 (onnxruntime 1.32, AVX2 and AVX-512 alike):
+# neither the export nor the session fuses them (bench/RESULTS.md, "Encoder backends").
+UNFUSED = ["SkipLayerNormFusion"]
 
 logger = logging.getLogger(__name__)
 
@@ -255,7 +259,10 @@ def session_open(path: Path) -> Any:
     options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
     options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
     return onnxruntime.InferenceSession(
-        str(path), options, providers=["CPUExecutionProvider"]
+        str(path),
+        options,
+        providers=["CPUExecutionProvider"],
+        disabled_optimizers=UNFUSED,
     )
 
 
@@ -371,17 +378,22 @@ def onnx_export(path: str, output: Path) -> None:
 
 
 def onnx_optimize(source: Path, output: Path, *, config: dict[str, Any]) -> None:
-    """Fuse attention, LayerNorm and GELU (ONNX Runtime's transformer optimizer)."""
+    """Fuse attention, LayerNorm and GELU (ONNX Runtime's transformer optimizer),
+    but not a residual's Add into its LayerNorm (``UNFUSED``)."""
     if config.get("model_type") != "bert":
         shutil.copyfile(source, output)
         return
+    from onnxruntime.transformers.fusion_options import FusionOptions
     from onnxruntime.transformers.optimizer import optimize_model
 
+    options = FusionOptions("bert")
+    options.enable_skip_layer_norm = False
     optimized = optimize_model(
         str(source),
         model_type="bert",
         num_heads=int(config["num_attention_heads"]),
         hidden_size=int(config["hidden_size"]),
+        optimization_options=options,
     )
     optimized.save_model_to_file(str(output))
 
