@@ -130,8 +130,9 @@ def _cosines(
             if vectors is None:
                 found |= dict.fromkeys(stored)
                 continue
-            vector = vectors[partition]
-            found |= {chunk_id: float(row @ vector) for chunk_id, row in stored.items()}
+            if stored:
+                cosines = np.stack(list(stored.values())) @ vectors[partition]
+                found |= dict(zip(stored, cosines.tolist(), strict=True))
     return found
 
 

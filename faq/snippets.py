@@ -38,7 +38,7 @@ def best_passage(text: str, query: str, *, title: str = "") -> str:
     sentences = [s for s in _SENTENCE.split(text) if s.strip()]
     if len(sentences) <= 1:  # nothing to choose between
         return _trim(sentences[0], leading=False) if sentences else ""
-    terms = _telling(query_terms(query))
+    terms = _query_stems(query)
     matches = [terms & _stems(sentence) for sentence in sentences]
     best, best_score = 0, (-1, -1)
     for start in range(len(sentences)):
@@ -78,15 +78,17 @@ def highlight(text: str, terms: list[str] | set[str]) -> SafeString:
     """``text`` escaped, with the words whose stem is one of ``terms`` in <mark>
     (function words such as "how" or "my" are left unmarked)."""
     wanted = _telling(terms)
+    # Escaping only turns & < > " ' into entities: the words are those of text.
+    escaped = html.escape(text)
+    marked = {word for word in set(_WORD.findall(text)) if _stem(word) in wanted}
+    if not marked:
+        return mark_safe(escaped)
 
     def mark(match: re.Match[str]) -> str:
-        word = match.group()
-        if word[0] == "&" or _stem(word) not in wanted:  # an entity, or unwanted
-            return word
-        return f"<mark>{word}</mark>"
+        word = match.group()  # an entity is never one of text's words
+        return f"<mark>{word}</mark>" if word in marked else word
 
-    # Escaping only turns & < > " ' into entities: the words are those of text.
-    return mark_safe(_MARKABLE.sub(mark, html.escape(text)))
+    return mark_safe(_MARKABLE.sub(mark, escaped))
 
 
 def _stems(text: str) -> set[str]:
@@ -103,6 +105,13 @@ def _stem(word: str) -> str | None:
 
 def _telling(terms: list[str] | set[str]) -> set[str]:
     return set(terms) - _function_stems()
+
+
+@functools.lru_cache(maxsize=1024)
+def _query_stems(query: str) -> frozenset[str]:
+    """The query's stems worth choosing a passage by: each of a search's results
+    asks for them."""
+    return frozenset(_telling(query_terms(query)))
 
 
 @functools.cache

@@ -8,6 +8,7 @@ changed under the same writer lock, with the same added and removed ids, so the
 two legs always describe the same chunks.
 """
 
+import functools
 import hashlib
 import math
 import shutil
@@ -168,17 +169,19 @@ class TantivyKeywords:
 
 
 def query_terms(text: str) -> list[str]:
-    return list(dict.fromkeys(_analyzer().analyze(text)))
+    """The text's distinct terms as the index has them, in order."""
+    return list(_terms(text))
 
 
-_cached_analyzer: Any = None
+@functools.lru_cache(maxsize=4096)
+def _terms(text: str) -> tuple[str, ...]:
+    # A search analyses its query for each leg, its snippets and its highlights.
+    return tuple(dict.fromkeys(_analyzer().analyze(text)))
 
 
+@functools.cache
 def _analyzer() -> Any:
-    global _cached_analyzer
-    if _cached_analyzer is None:
-        _cached_analyzer = analyzer()
-    return _cached_analyzer
+    return analyzer()
 
 
 def _sum_idf(searcher: Any, terms: list[str]) -> float:

@@ -6,7 +6,9 @@ wrong in ``problems`` (health, metrics), logs it once and asks for a repair.
 """
 
 import contextlib
+import functools
 import logging
+import os
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -43,7 +45,7 @@ class IndexReader:
 
     def get(self, partition: str) -> Loaded | None:
         try:
-            stat = (partition_dir(partition) / store.MANIFEST).stat()
+            stat = os.stat(_manifest_path(settings.INDEX_DIR, partition))
             key = (stat.st_mtime_ns, stat.st_ino)
         except FileNotFoundError:
             key = (0, 0)  # none published, or the manifest lost: kept versions
@@ -164,6 +166,13 @@ class IndexReader:
     def clear(self) -> None:
         self._loaded.clear()
         self.problems.clear()
+
+
+@functools.lru_cache(maxsize=4096)
+def _manifest_path(index_dir: str, partition: str) -> str:
+    """Where a partition's manifest is, looked at by every search (``index_dir``,
+    the setting that ``partition_dir`` reads, keys the cache: tests change it)."""
+    return str(partition_dir(partition) / store.MANIFEST)
 
 
 _repairs_asked: set[str] = set()
