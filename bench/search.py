@@ -15,10 +15,12 @@ does.
 Serves it with gunicorn (``searchsite/gunicorn.conf.py``; ``--config`` is workers x
 threads x the model's threads, by default one sync worker per core, one model
 thread each, model and indexes loaded as each worker starts) and loads
-``GET /api/search`` with wrk, one connection per worker, every request a different
-real query (SciFact + StackFAQ, 925 distinct), each sent once per mode: the query
-cache (LRU, as configured) never answers, so every way does the same encoding.
-gunicorn is restarted between modes for the same reason.
+``GET /api/search`` with wrk, ``--latency-clients`` connections (one: what a search
+costs, as the floor is measured, one at a time; the sweep below measures
+concurrency), every request a different real query (SciFact + StackFAQ, 925
+distinct), each sent once per mode: the query cache (LRU, as configured) never
+answers, so every way does the same encoding. gunicorn is restarted between modes
+for the same reason.
 
 In turns of ``--block`` queries, so that all three meet a shared machine in the
 same state: HTTP; the search service in this process (``faq.search.search``, what
@@ -353,7 +355,7 @@ def mode_run(
             times["floor"] += floor_run(encoder, block, partition, mode)
             times["inprocess"] += inprocess_run(block, mode)
             report = wrk_run(
-                port, block, mode=mode, connections=args.config.workers, work=work
+                port, block, mode=mode, connections=args.latency_clients, work=work
             )
             times["http"] += report["latencies_ms"]
             seconds += report["seconds"]
@@ -453,6 +455,7 @@ def run(args: argparse.Namespace, var: Path) -> dict[str, Any]:
         "queries": len(texts),
         "block": args.block,
         "config": str(args.config),
+        "latency_clients": args.latency_clients,
         "workers": args.config.workers,
         "threads_per_worker": args.config.model_threads,
         "default_mode": settings.SEARCH_MODE,
@@ -493,7 +496,8 @@ def table(result: dict[str, Any], modes: list[str]) -> str:
         f"{result['chunks']:,} chunks (built in {result['build_s']} s); "
         f"{result['queries']} distinct queries per mode; HTTP, in-process and floor "
         f"in turns of {result['block']}; gunicorn {result['config']} "
-        "(workers x threads x model threads), one client per worker",
+        f"(workers x threads x model threads), {result['latency_clients']} "
+        "client(s)",
         "",
         "| | req/s per core | p50 ms | p95 ms | p99 ms | p50 / floor p50 |",
         "|---|---|---|---|---|---|",
@@ -547,6 +551,12 @@ def main() -> None:
         "--config",
         default=f"{cores}x1x1",
         help="gunicorn for the latency runs: workers x threads x model threads",
+    )
+    parser.add_argument(
+        "--latency-clients",
+        type=int,
+        default=1,
+        help="concurrent clients of the latency runs (the floor runs one at a time)",
     )
     parser.add_argument(
         "--configs",
