@@ -45,7 +45,10 @@ def avx2_only_exec() -> None:
 def avx2_only_check() -> None:
     """Exit unless this process's CPUID really shows AVX2 without AVX-512 (CPUID
     faulting is a kernel feature a host may lack)."""
-    from numpy._core._multiarray_umath import __cpu_features__ as features
+    try:
+        from numpy._core._multiarray_umath import __cpu_features__ as features
+    except ImportError:  # NumPy 1
+        from numpy.core._multiarray_umath import __cpu_features__ as features
 
     if features.get("AVX512F") or not features.get("AVX2"):
         sys.exit(

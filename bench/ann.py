@@ -31,9 +31,8 @@ from typing import Any
 
 import numpy as np
 
-from bench import cpu_name
+from bench import ROOT, cpu_name
 
-ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT.parent / "shared" / "data"
 CACHE = ROOT / "var" / "bench"
 NOISE = 0.025  # per dimension; the noise's norm is about 0.49, cosine to source 0.9

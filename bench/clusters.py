@@ -22,11 +22,11 @@ import os
 import platform
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
+from bench import ROOT
+
 DATA = ROOT.parent / "shared" / "data" / "stackfaq"
 THREADS = 125
 SCALE = (1000, 2000, 5000)

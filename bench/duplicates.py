@@ -33,7 +33,8 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
+from bench import ROOT
+
 DATA = ROOT.parent / "shared" / "data" / "stackfaq"
 SWEEP = [round(0.5 + 0.05 * i, 2) for i in range(10)]  # 0.50 .. 0.95
 TFIDF_SWEEP = [round(0.1 + 0.05 * i, 2) for i in range(17)]  # 0.10 .. 0.90

@@ -23,15 +23,13 @@ import json
 import os
 import platform
 import time
-from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bench import AVX2_ONLY, avx2_only_check, avx2_only_exec, cpu_name
+from bench import AVX2_ONLY, ROOT, avx2_only_check, avx2_only_exec, cpu_name
 
 if TYPE_CHECKING:
     from embeddings.encoders import Encoder
 
-ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT.parent / "shared" / "data"
 BACKENDS = ("torch", "onnx", "onnx-int8", "openvino")
 GATE = 0.815

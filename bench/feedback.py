@@ -26,9 +26,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench import ROOT
 from bench.abuse import cpu
 
-ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "faq" / "demo" / "webapps.jsonl"
 QUERIES = ROOT.parent / "shared" / "data" / "stackfaq" / "queries.jsonl"
 

@@ -26,7 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
+from bench import ROOT
+
 DATA = ROOT.parent / "shared" / "data"
 DATASETS = ("scifact", "stackfaq")
 DEPTH = 100  # documents each leg hands to fusion, and fusion returns

@@ -26,7 +26,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
+from bench import ROOT
+
 SCIFACT = ROOT.parent / "shared" / "data" / "scifact" / "corpus.jsonl"
 COLLECTION = "scifact"
 FLOOR_SAMPLE = 2000

@@ -16,10 +16,10 @@ import os
 import subprocess
 import sys
 import tempfile
-from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
+from bench import ROOT
+
 DATA = ROOT.parent / "shared" / "data"
 
 

@@ -58,9 +58,8 @@ from typing import Any
 
 import numpy as np
 
-from bench import cpu_name
+from bench import ROOT, cpu_name
 
-ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT.parent / "shared" / "data"
 CACHE = ROOT / "var" / "bench"
 SENTENCE = re.compile(r"(?<=[.!?])\s+")

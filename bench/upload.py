@@ -22,7 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from bench import ROOT
+
 SCIFACT = ROOT.parent / "shared" / "data" / "scifact" / "corpus.jsonl"
 FLOOR_SAMPLE = 2000
 
