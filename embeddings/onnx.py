@@ -7,7 +7,8 @@ first use or ahead of it (``manage.py prepare_encoder``) and is cached under
 ``MODELS_DIR/<model>-<hash>/`` (``VAR_DIR/models`` by default); the hash covers the
 weights and the recipe, so a new model or recipe builds a new directory and a built
 one is never changed.
-Texts are tokenised once, sorted by length and packed into batches of about
+Texts are tokenised once. ONNX Runtime runs each alone, unpadded, several side by
+side; OpenVINO packs them, sorted by length, into batches of about
 ``EMBEDDINGS_TOKEN_BUDGET`` padded tokens, so short texts are not padded to long
 ones and a batch of long ones does not blow the cache.
 """
@@ -22,6 +23,7 @@ import shutil
 import tempfile
 import threading
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -51,7 +53,14 @@ logger = logging.getLogger(__name__)
 
 
 class OnnxEncoder(LocalEncoder):
-    """The model as an fp32 ONNX graph: the same vectors as torch (to ~1e-6)."""
+    """The model as an fp32 ONNX graph: the same vectors as torch (to ~1e-6).
+
+    Each text runs alone, unpadded, so its vector never depends on the texts it was
+    encoded with (int8's activation scales are its own); many texts run
+    ``encoder_threads()`` at a time, one a thread, and a lone text (a query) on
+    every thread. On two cores that is as fast as padded batches split over both
+    threads, or faster (bench/RESULTS.md, "Encoder backends").
+    """
 
     file = FP32_FILE
 
@@ -59,20 +68,25 @@ class OnnxEncoder(LocalEncoder):
         super().__init__(model)
         self.dimension = _read_dimension(self.path) or _hidden_size(self.path)
         self.pooling = _read_pooling(self.path)
-        self._session: Any = None
-        self._session_pid = 0
+        self._runners: dict[bool, Any] = {}
+        self._runners_pid = 0
         self._lock = threading.Lock()
 
-    @property
-    def session(self) -> Any:
-        # A session made before a fork has a thread pool the child does not
-        # have: the child makes its own.
+    def runner(self, *, side_by_side: bool) -> Any:
+        """The graph loaded to run on every thread, or (``side_by_side``) on one
+        thread of several; each way made on first use, so a web process holds only
+        the first, and made again in a forked child (a parent's thread pool is not
+        the child's)."""
         with self._lock:
-            if self._session is None or self._session_pid != os.getpid():
-                directory = export_ensure(self.path, name=self.name)
-                self._session = session_open(directory / self.file)
-                self._session_pid = os.getpid()
-        return self._session
+            if self._runners_pid != os.getpid():
+                self._runners, self._runners_pid = {}, os.getpid()
+            if side_by_side not in self._runners:
+                path = export_ensure(self.path, name=self.name) / self.file
+                self._runners[side_by_side] = self._load(path, side_by_side)
+            return self._runners[side_by_side]
+
+    def _load(self, path: Path, side_by_side: bool) -> Any:
+        return session_open(path, threads=1 if side_by_side else encoder_threads())
 
     def prepare(self) -> str:
         directory = export_ensure(self.path, name=self.name)
@@ -110,18 +124,23 @@ class OnnxEncoder(LocalEncoder):
 
     def _encode_rows(self, rows: list[list[int]]) -> np.ndarray:
         vectors = np.zeros((len(rows), self.dimension), dtype=np.float32)
-        lengths = [len(row) for row in rows]
-        batches = list(token_batches(lengths, budget=settings.EMBEDDINGS_TOKEN_BUDGET))
-        self._encode_batches(rows, batches, vectors)
-        return vectors
+        threads = encoder_threads()
+        side_by_side = len(rows) > 1 and threads > 1
+        session = self.runner(side_by_side=side_by_side) if rows else None
+        # Longest first, so that the threads run out of work together.
+        todo = iter(sorted(range(len(rows)), key=lambda i: -len(rows[i])))
 
-    def _encode_batches(
-        self, rows: list[list[int]], batches: list[list[int]], vectors: np.ndarray
-    ) -> None:
-        """Fill ``vectors`` for each batch of ``rows``' indexes, one after another."""
-        session = self.session if batches else None
-        for batch in batches:
-            vectors[batch] = self._encode_batch(session, [rows[i] for i in batch])
+        def work() -> None:
+            for i in todo:  # a list's iterator, shared: each index goes to one thread
+                vectors[i] = self._encode_batch(session, [rows[i]])[0]
+
+        if not side_by_side:
+            work()
+            return vectors
+        with ThreadPoolExecutor(threads) as threads_pool:
+            for running in [threads_pool.submit(work) for _ in range(threads)]:
+                running.result()
+        return vectors
 
     def _encode_batch(self, session: Any, rows: list[list[int]]) -> np.ndarray:
         feed = padded(rows, [arg.name for arg in session.get_inputs()])
@@ -140,43 +159,31 @@ class OpenVinoEncoder(OnnxEncoder):
     """The fp32 graph run by OpenVINO, which multiplies in bf16 where the CPU does
     so natively (AMX, AVX512-BF16; STS-B 0.8186) and in fp32 elsewhere.
 
-    One batch (a query) runs on every thread. Several batches run side by side, one
-    a thread (OpenVINO's streams), which on two cores is 1.3-1.6x faster than
-    splitting each batch. Each way is compiled on its first use, so a web process
-    holds only the first (bench/RESULTS.md, "Encoder backends").
+    Texts run in batches of about ``EMBEDDINGS_TOKEN_BUDGET`` padded tokens: one
+    batch (a query) on every thread; several side by side, one a thread (OpenVINO's
+    streams), which on two cores is 1.3-1.6x faster than splitting each batch.
     """
 
     file = FP32_FILE
 
     def __init__(self, model: str | None = None) -> None:
         super().__init__(model)
-        self._compiled: dict[bool, Any] = {}
         self._local = threading.local()
 
-    def compiled(self, *, side_by_side: bool) -> Any:
-        # Made again in a forked child, as the ONNX Runtime session is.
-        with self._lock:
-            if self._session_pid != os.getpid():
-                self._compiled, self._session_pid = {}, os.getpid()
-            if side_by_side not in self._compiled:
-                directory = export_ensure(self.path, name=self.name)
-                self._compiled[side_by_side] = openvino_compile(
-                    directory / self.file, side_by_side=side_by_side
-                )
-            return self._compiled[side_by_side]
+    def _load(self, path: Path, side_by_side: bool) -> Any:
+        return openvino_compile(path, side_by_side=side_by_side)
 
-    @property
-    def session(self) -> Any:
-        """The graph compiled for one batch at a time on every thread."""
-        return self.compiled(side_by_side=False)
-
-    def _encode_batches(
-        self, rows: list[list[int]], batches: list[list[int]], vectors: np.ndarray
-    ) -> None:
+    def _encode_rows(self, rows: list[list[int]]) -> np.ndarray:
+        vectors = np.zeros((len(rows), self.dimension), dtype=np.float32)
+        lengths = [len(row) for row in rows]
+        batches = list(token_batches(lengths, budget=settings.EMBEDDINGS_TOKEN_BUDGET))
         if len(batches) > 1 and encoder_threads() > 1:
             self._encode_side_by_side(rows, batches, vectors)
-        else:
-            super()._encode_batches(rows, batches, vectors)
+        elif batches:
+            compiled = self.runner(side_by_side=False)
+            for batch in batches:
+                vectors[batch] = self._encode_batch(compiled, [rows[i] for i in batch])
+        return vectors
 
     def _encode_batch(self, session: Any, rows: list[list[int]]) -> np.ndarray:
         # One request a thread: a request runs one inference at a time.
@@ -192,7 +199,7 @@ class OpenVinoEncoder(OnnxEncoder):
     ) -> None:
         from openvino import AsyncInferQueue
 
-        compiled = self.compiled(side_by_side=True)
+        compiled = self.runner(side_by_side=True)
         names = [port.any_name for port in compiled.inputs]
         queue = AsyncInferQueue(compiled, encoder_threads())
 
@@ -248,13 +255,13 @@ def pool(hidden: np.ndarray, mask: np.ndarray, *, mode: str) -> np.ndarray:
     return (vectors / np.maximum(norms, 1e-12)).astype(np.float32)
 
 
-def session_open(path: Path) -> Any:
-    """An ONNX Runtime session sized for this machine: ``encoder_threads()`` for
-    the matrix products, one for the graph (a BERT graph is a chain)."""
+def session_open(path: Path, *, threads: int) -> Any:
+    """An ONNX Runtime session: ``threads`` for the matrix products, one for the
+    graph (a BERT graph is a chain)."""
     import onnxruntime
 
     options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = encoder_threads()
+    options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
     options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL

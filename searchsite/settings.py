@@ -353,14 +353,14 @@ EMBEDDINGS_MODELS = envlist("EMBEDDINGS_MODELS", "")
 
 
 def bulk_backend(backend: str, cpuinfo: str) -> str:
-    """What Celery workers embed content with, given the site's backend: OpenVINO
-    in bf16 where the CPU multiplies bf16 natively (AMX: Intel Xeon since Sapphire
-    Rapids; AVX512-BF16: AMD Zen 4 and 5) and the site runs the default, since there
-    it embeds in bulk faster than onnx-int8 (1.8x with AMX, 1.23x on a Zen 5; but
-    encodes one query slower) and a text's vector hardly depends on its batch; else
-    the site's own (bench/RESULTS.md, "Encoder backends")."""
-    native_bf16 = " amx_bf16" in cpuinfo or " avx512_bf16" in cpuinfo
-    return "openvino" if backend == "onnx-int8" and native_bf16 else backend
+    """What Celery workers embed content with, given the site's backend: OpenVINO in
+    bf16 where the CPU has AMX (Intel Xeon since Sapphire Rapids) and the site runs
+    the default, since there it embeds in bulk 1.8x as fast as onnx-int8 (but encodes
+    one query slower); else the site's own. AVX512-BF16 alone (AMD Zen 4 and 5) is
+    not enough: there int8, each text run alone, is the faster (16,300 against
+    13,678 tokens a second on a Zen 4), and its vectors are the queries' to the bit
+    (bench/RESULTS.md, "Encoder backends")."""
+    return "openvino" if backend == "onnx-int8" and " amx_bf16" in cpuinfo else backend
 
 
 def _cpuinfo() -> str:
@@ -379,9 +379,8 @@ EMBEDDINGS_WORKER_BACKEND = os.environ.get("EMBEDDINGS_WORKER_BACKEND") or bulk_
     EMBEDDINGS_BACKEND, _cpuinfo()
 )
 EMBEDDINGS_BATCH_SIZE = envint("EMBEDDINGS_BATCH_SIZE", 64)  # torch: texts a batch
-# ONNX backends: padded tokens a batch (texts x longest), after sorting by length.
-# 512 keeps a batch's activations in a core's L2 cache: 1.13x 4096's tokens a second
-# with int8 on AVX2 and AVX-512 alike (bench/RESULTS.md, "Encoder backends").
+# OpenVINO: padded tokens a batch (texts x longest), after sorting by length (ONNX
+# Runtime runs each text alone). 512 keeps a batch's activations in a core's L2 cache.
 EMBEDDINGS_TOKEN_BUDGET = envint("EMBEDDINGS_TOKEN_BUDGET", 512)
 # Intra-op threads of the model; 0: every core, or a Celery child's share of them.
 EMBEDDINGS_THREADS = envint("EMBEDDINGS_THREADS", 0)

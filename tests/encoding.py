@@ -7,12 +7,11 @@ from embeddings.encoders import Encoder
 
 
 def batch_tolerance(backend: str = "") -> float:
-    """How far a cosine may move when its texts are encoded in other batches: not
-    at all for the exact backends; bf16 rounds a little differently as a batch's
-    width changes; int8's activation scales are set per batch, which moves a text's
-    vector by up to about 0.015 cosine (README, "Encoder backends")."""
+    """How far a cosine may move when its texts are encoded with others: not at all
+    where ONNX Runtime runs each text alone (int8 included); bf16 rounds a little
+    differently as a batch's width changes (README, "Encoder backends")."""
     backend = backend or settings.EMBEDDINGS_BACKEND
-    return {"onnx-int8": 0.02, "openvino": 1e-4}.get(backend, 1e-5)
+    return {"openvino": 1e-4}.get(backend, 1e-5)
 
 
 def encoder_use(encoder: Encoder) -> None:

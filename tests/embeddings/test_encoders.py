@@ -77,7 +77,7 @@ def test_vectors_come_back_in_input_order_after_length_sorting(backend, encoder)
     alone = np.vstack([encoder.encode([text]) for text in texts])
     similarity = together @ alone.T
     assert similarity.argmax(axis=1).tolist() == list(range(len(texts)))
-    # int8 activations are scaled per batch, so batch-mates move a vector a little.
+    # ONNX Runtime runs each text alone (int8's scales are its own); bf16 batches.
     assert cosines(together, alone).min() > 1 - batch_tolerance(backend)
 
 
@@ -92,7 +92,7 @@ def test_openvino_gives_the_same_vectors_side_by_side_as_one_batch_at_a_time(
     together = encoder.encode(texts)
     alone = np.vstack([encoder.encode([text]) for text in texts])
     assert cosines(together, alone).min() > 1 - batch_tolerance("openvino")
-    assert set(encoder._compiled) == {True, False}  # type: ignore[attr-defined]
+    assert set(encoder._runners) == {True, False}  # type: ignore[attr-defined]
 
 
 def test_encode_ids_gives_what_encode_gives_for_the_same_text(encoder):
@@ -230,11 +230,11 @@ def test_a_failed_export_leaves_nothing_behind(settings, tmp_path, monkeypatch):
     ]
 
 
-def test_workers_embed_with_openvino_only_where_native_bf16_makes_it_faster():
+def test_workers_embed_with_openvino_only_where_amx_makes_it_faster():
     amx = "flags\t\t: fpu sse avx512f avx512_bf16 amx_bf16 amx_tile amx_int8\n"
     assert bulk_backend("onnx-int8", amx) == "openvino"
     zen = "flags\t\t: fpu sse avx2 avx512f avx512_vnni avx512_bf16\n"
-    assert bulk_backend("onnx-int8", zen) == "openvino"
+    assert bulk_backend("onnx-int8", zen) == "onnx-int8"
     vnni = "flags\t\t: fpu sse avx2 fma avx512f avx512_vnni\n"
     assert bulk_backend("onnx-int8", vnni) == "onnx-int8"
     assert bulk_backend("onnx-int8", "") == "onnx-int8"  # no /proc/cpuinfo

@@ -8,6 +8,7 @@ cosines near 0. A search that mixed the generations would show it.
 """
 
 import pytest
+from django.conf import settings
 from django.core.management import CommandError, call_command
 
 from embeddings import generations, services
@@ -49,9 +50,11 @@ def answers(collection: Collection) -> dict[str, list[tuple[str, float]]]:
 
 
 def assert_same(found: dict, expected: dict) -> None:
-    """The same best answer, and every answer's cosine as before (within what int8
-    moves a vector: near-ties may swap)."""
-    tolerance = 2 * batch_tolerance()
+    """The same best answer, and every answer's cosine as before: the permuted
+    model makes the same sums in another order, which int8's rounding of its
+    activations turns into cosines a few 1e-4 apart (near-ties may swap)."""
+    int8 = settings.EMBEDDINGS_BACKEND == "onnx-int8"
+    tolerance = 2e-3 if int8 else 2 * batch_tolerance()
     for q, results in expected.items():
         assert found[q][0][0] == results[0][0], q
         cosines = dict(found[q])
