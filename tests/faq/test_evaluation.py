@@ -4,12 +4,10 @@ import math
 import pytest
 from django.core.management import CommandError, call_command
 
-from embeddings.encoders import get_encoder, make_encoder
 from embeddings.models import Chunk
 from faq.evaluation import mrr_at, ndcg_at, percentile, recall_at
 from faq.models import Collection
 from tests.conftest import DATA
-from tests.encoding import encoder_use
 
 pytestmark = pytest.mark.django_db
 
@@ -104,24 +102,26 @@ def scifact_dense(capsys: pytest.CaptureFixture[str]) -> dict[str, float]:
     return result
 
 
+# The exact backend's figures through this pipeline (onnx, whose vectors are torch's
+# to 1e-5: tests/embeddings/test_encoders.py), measured on every CPU the project has
+# met and in bench/RESULTS.md; MTEB publishes 0.645 / 0.925.
+EXACT_NDCG_AT_10 = 0.6459
+
+
 @pytest.mark.slow
 @pytest.mark.scifact
 def test_scifact_dense_reproduces_the_published_minilm_figures(capsys, settings):
-    """With the exact backend (onnx: torch's vectors to 1e-5) the whole pipeline must
-    give the published all-MiniLM-L6-v2 figures: a pooling, normalisation or
-    truncation bug would show here. The default backends (content embedded with the
-    worker's, queries with the site's) may then lose at most 0.005 to it (the
-    quality gate, one-sided: quantisation noise moves the figure either way, by CPU,
-    and scoring higher is no failure)."""
-    default, worker = get_encoder(), settings.EMBEDDINGS_WORKER_BACKEND
-    try:
-        encoder_use(make_encoder("onnx"))
-        settings.EMBEDDINGS_WORKER_BACKEND = "onnx"
-        exact = scifact_dense(capsys)
-    finally:
-        encoder_use(default)
-        settings.EMBEDDINGS_WORKER_BACKEND = worker
-    assert exact["ndcg_at_10"] == pytest.approx(0.645, abs=0.005)
-    assert exact["recall_at_100"] >= 0.92
-    if {settings.EMBEDDINGS_BACKEND, worker} != {"onnx"}:
-        assert scifact_dense(capsys)["ndcg_at_10"] >= exact["ndcg_at_10"] - 0.005
+    """The whole pipeline on this CPU's defaults (content embedded with the worker's
+    backend, queries with the site's) must give the published all-MiniLM-L6-v2
+    figures: a pooling, normalisation or truncation bug would show here. Quantised
+    defaults may lose at most 0.005 to the exact backend (the quality gate,
+    one-sided: quantisation noise moves the figure either way, by CPU, and scoring
+    higher is no failure). One pass: the exact backend's vectors are pinned to
+    torch's by their own test, so its figure is measured once (``EXACT_NDCG_AT_10``)
+    rather than again in every run, at twice the defaults' encoding time."""
+    result = scifact_dense(capsys)
+    if {settings.EMBEDDINGS_BACKEND, settings.EMBEDDINGS_WORKER_BACKEND} == {"onnx"}:
+        assert result["ndcg_at_10"] == pytest.approx(EXACT_NDCG_AT_10, abs=0.003)
+    else:
+        assert result["ndcg_at_10"] >= EXACT_NDCG_AT_10 - 0.005
+    assert result["recall_at_100"] >= 0.92
